@@ -1,0 +1,47 @@
+# `make install` then `make test` is the whole set-up (see README.md).
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+# CPU-only TensorFlow keeps the install small and fast; GPU users install
+# the `gpu` extra themselves (README: Installing).
+EXTRAS ?= cpu,dev
+
+.PHONY: install test test-fast lint golden catalog schema bench clean
+
+install: $(BIN)/kgraph
+
+$(BIN)/kgraph: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "make install: $(PYTHON) not found (kgraph needs Python 3.11)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[$(EXTRAS)]"
+	@touch $@
+
+test: install
+	$(BIN)/pytest -q
+
+# Pure-Python tests only: no TensorFlow import, a few seconds.
+test-fast: install
+	$(BIN)/pytest -q -m "not tf"
+
+lint: install
+	$(BIN)/ruff check kgraph_cli tests benchmarks
+	$(BIN)/ruff format --check kgraph_cli tests benchmarks
+
+# Regenerate the expected diagnostics of tests/invalid/*.yaml; review the diff.
+golden: install
+	$(BIN)/python -m tests.golden
+
+# Regenerate the Keras layer catalog after a Keras upgrade; review the diff.
+catalog: install
+	$(BIN)/python -m kgraph_cli.catalog_gen
+
+# Regenerate the JSON Schema that specs/ point editors at.
+schema: install
+	$(BIN)/kgraph schema -o schema/kgraph.schema.json --force
+
+bench: install
+	$(BIN)/python benchmarks/build_speed.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,249 @@
+"""Validated spec -> Keras functional models. Keras errors become diagnostics
+at the node's own location, with the shapes involved."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from kgraph_cli.errors import Diagnostic, SpecError
+from kgraph_cli.spec.graph import resolve
+from kgraph_cli.spec.loader import YamlList, YamlMap
+from kgraph_cli.spec.model import LayerSpec, ModelCall, ModelSpec, NodeKind, NodeSpec, Ref
+from kgraph_cli.spec.validate import ValidSpec
+from kgraph_cli.tf import import_keras
+
+
+class _NodeFailed(Exception):
+    """A node could not be built; its diagnostic is recorded already."""
+
+
+class ModelBuilder:
+    """Builds the models of one validated spec; each call makes fresh layers."""
+
+    def __init__(self, valid: ValidSpec):
+        self.valid = valid
+        self.spec = valid.spec
+        self.keras = import_keras()
+        self.problems: list[Diagnostic] = []
+
+    def build(self, name: str | None = None) -> Any:
+        """A new keras.Model for the named (or default) model; SpecError on failure."""
+        model = self._build_model(name or self.spec.default)
+        if self.problems or model is None:
+            raise SpecError(self.problems + self.valid.warnings)
+        return model
+
+    def build_all(self) -> dict[str, Any]:
+        """Every model of the spec, reporting the problems of all of them at once."""
+        models = {name: self._build_model(name) for name in self.valid.model_order}
+        if self.problems:
+            raise SpecError(self.problems + self.valid.warnings)
+        return models
+
+    # -- models ---------------------------------------------------------
+    def _build_model(self, name: str, instance_name: str | None = None) -> Any:
+        model = self.spec.models[name]
+        if model.graph is not None:
+            return self._build_view(model, instance_name)
+        inputs, tensors = self._build_graph(model)
+        if tensors is None:
+            return None
+        outputs = [self._output_tensor(model, o.name, o.ref, tensors) for o in model.outputs]
+        return self._functional(
+            [inputs[n] for n in model.inputs], outputs, instance_name or name
+        )
+
+    def _build_view(self, view: ModelSpec, instance_name: str | None) -> Any:
+        base = self.spec.models[view.graph or ""]
+        inputs, tensors = self._build_graph(base)
+        if tensors is None:
+            return None
+        outputs = [self._output_tensor(base, o.name, o.ref, tensors) for o in view.outputs]
+        return self._functional(
+            [inputs[r.node] for r in view.view_inputs or []], outputs, instance_name or view.name
+        )
+
+    def _functional(self, inputs: list, outputs: list, name: str) -> Any:
+        return self.keras.Model(
+            inputs=inputs[0] if len(inputs) == 1 else inputs,
+            outputs=outputs[0] if len(outputs) == 1 else outputs,
+            name=name,
+        )
+
+    def _output_tensor(self, model: ModelSpec, name: str, ref: Ref, tensors: dict) -> Any:
+        tensor = self._tensor(model, resolve(model, ref) or ref, tensors)
+        producer = tensor._keras_history.operation.name
+        if producer != name:  # give the output the name the spec chose
+            tensor = self.keras.layers.Identity(name=name)(tensor)
+        return tensor
+
+    def _build_graph(self, model: ModelSpec) -> tuple[dict, dict | None]:
+        keras = self.keras
+        inputs = {
+            name: keras.Input(shape=spec.shape, dtype=spec.dtype, sparse=spec.sparse,
+                              batch_size=spec.batch_size, name=name)
+            for name, spec in model.inputs.items()
+        }  # fmt: skip
+        tensors: dict[str, Any] = dict(inputs)
+        layers: dict[str, Any] = {}
+        failed: set[str] = set()
+        for name in self.valid.graphs[model.name].order:
+            node = model.nodes[name]
+            refs = [resolve(model, r) or r for r in node.inputs]
+            if any(r.node in failed for r in refs) or (
+                node.kind is NodeKind.SHARE and node.target in failed
+            ):
+                failed.add(name)  # its cause is reported already
+                continue
+            try:
+                tensors[name] = self._call_node(model, node, refs, tensors, layers)
+            except _NodeFailed:
+                failed.add(name)
+        if failed:
+            return inputs, None
+        return inputs, tensors
+
+    # -- nodes ----------------------------------------------------------
+    def _call_node(self, model: ModelSpec, node: NodeSpec, refs: list[Ref], tensors: dict,
+                   layers: dict) -> Any:  # fmt: skip
+        layer = self._layer_for(model, node, layers)
+        args = [self._tensor(model, r, tensors, node) for r in refs]
+        call_args = _plain(node.call_args)
+        try:
+            if node.input_form == "keyword":
+                return layer(**dict(zip(node.input_keys, args, strict=True)), **call_args)
+            if node.input_form == "list":
+                return layer(args, **call_args)
+            return layer(args[0], **call_args)
+        except Exception as exc:  # Keras raises many kinds; all mean "cannot call"
+            self._fail(model, node, "shape", f"{_layer_label(node)} {_describe_inputs(args)}: "
+                       f"{_keras_message(exc)}", exc)  # fmt: skip
+
+    def _layer_for(self, model: ModelSpec, node: NodeSpec, layers: dict) -> Any:
+        if node.name in layers:
+            return layers[node.name]
+        if node.kind is NodeKind.SHARE:
+            layer = self._layer_for(model, model.nodes[node.target], layers)
+        elif node.kind is NodeKind.MODEL:
+            layer = self._instantiate(ModelCall(node.target, node.target_loc,
+                                                 node.model_call.trainable if node.model_call
+                                                 else None), node.name, model, node)  # fmt: skip
+        else:
+            assert node.layer is not None
+            layer = self._construct(node.layer, node.name, model, node)
+        layers[node.name] = layer
+        return layer
+
+    def _instantiate(self, call: ModelCall, name: str, model: ModelSpec, node: NodeSpec) -> Any:
+        before = len(self.problems)
+        sub = self._build_model(call.model, instance_name=name)
+        if sub is None or len(self.problems) > before:
+            raise _NodeFailed
+        if call.trainable is not None:
+            sub.trainable = call.trainable
+        return sub
+
+    def _construct(self, spec: LayerSpec, name: str, model: ModelSpec, node: NodeSpec) -> Any:
+        kwargs = {key: _plain(value) for key, value in spec.args.items()}
+        for arg, sub in spec.sublayers.items():
+            if isinstance(sub, ModelCall):
+                kwargs[arg] = self._instantiate(sub, f"{name}_{arg}", model, node)
+            else:
+                kwargs[arg] = self._construct(sub, f"{name}_{arg}", model, node)
+        cls = self.valid.registry.layer_class(spec.type)
+        try:
+            return cls(name=name, **kwargs)
+        except Exception as exc:  # bad argument values surface here
+            self._fail(model, node, "layer-args",
+                       f"{spec.type}({_format_kwargs(spec.args)}) cannot be created: "
+                       f"{_keras_message(exc)}", exc)  # fmt: skip
+
+    def _tensor(self, model: ModelSpec, ref: Ref, tensors: dict,
+                node: NodeSpec | None = None) -> Any:  # fmt: skip
+        value = tensors[ref.node]
+        if ref.output is None:
+            return value
+        outputs = value if isinstance(value, (list, tuple)) else [value]
+        if isinstance(value, dict):
+            outputs = list(value.values())
+        index = ref.output
+        if isinstance(index, str):
+            names = [t._keras_history.operation.name for t in outputs]
+            if index not in names:
+                self._fail(model, node, "undefined-ref", f"'{ref.node}' has no output named "
+                           f"'{index}' (outputs: {', '.join(names)})", None, ref)
+            index = names.index(index)
+        if not isinstance(value, (list, tuple, dict)) or index >= len(outputs):
+            self._fail(model, node, "undefined-ref", f"'{ref.node}' has {len(outputs)} "
+                       f"output(s); '{ref}' asks for output {index}", None, ref)
+        return outputs[index]
+
+    def _fail(self, model: ModelSpec, node: NodeSpec | None, code: str, message: str,
+              exc: BaseException | None, ref: Ref | None = None) -> None:  # fmt: skip
+        loc = ref.loc if ref is not None else (node.loc if node else model.loc)
+        path = model.key_path("layers", node.name) if node else model.key_path("outputs")
+        self.problems.append(Diagnostic(code, message, loc, path, _hint_for(message)))
+        raise _NodeFailed from exc
+
+
+def build_model(valid: ValidSpec, name: str | None = None) -> Any:
+    """Build one model of a validated spec (the default one without a name)."""
+    return ModelBuilder(valid).build(name)
+
+
+def _plain(value: Any) -> Any:
+    """YAML data -> Keras arguments; `{type: X, ...}` becomes a Keras config."""
+    if isinstance(value, (YamlMap, dict)):
+        items = {k: _plain(v) for k, v in value.items()}
+        if "type" in items and isinstance(items["type"], str):
+            class_name = items.pop("type")
+            return {"class_name": class_name, "config": items}
+        return items
+    if isinstance(value, (YamlList, list)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _layer_label(node: NodeSpec) -> str:
+    if node.kind is NodeKind.LAYER and node.layer is not None:
+        return node.layer.type
+    return f"{node.kind.value} '{node.target}'"
+
+
+def _shape_text(tensor: Any) -> str:
+    shape = "(" + ", ".join("None" if d is None else str(d) for d in tensor.shape) + ")"
+    if len(tensor.shape) == 1:
+        shape = shape[:-1] + ",)"
+    dtype = str(getattr(tensor, "dtype", "float32"))
+    return shape if dtype == "float32" else f"{shape} {dtype}"
+
+
+def _describe_inputs(tensors: list) -> str:
+    shapes = [_shape_text(t) for t in tensors]
+    if len(shapes) == 1:
+        return f"got input shape {shapes[0]}"
+    return "got shapes " + ", ".join(shapes[:-1]) + " and " + shapes[-1]
+
+
+def _format_kwargs(args: dict) -> str:
+    return ", ".join(f"{k}={_plain(v)!r}" for k, v in args.items())
+
+
+def _keras_message(exc: BaseException) -> str:
+    text = str(exc)
+    text = re.split(r"\n\s*Arguments received by", text)[0]
+    text = re.sub(r"Exception encountered when calling [^\n]*\n", "", text)
+    text = " ".join(text.split())
+    return text if len(text) <= 400 else text[:397] + "..."
+
+
+def _hint_for(message: str) -> str:
+    lowered = message.lower()
+    if "incompatible shapes" in lowered or "shapes" in lowered and "add" in lowered:
+        return "merge layers (Add, Multiply...) need equal shapes: check the layers feeding it"
+    if "concatenat" in lowered:
+        return "Concatenate needs equal shapes except on its axis"
+    if "expected ndim" in lowered or "expected min_ndim" in lowered or "ndim" in lowered:
+        return "the layer expects inputs of another rank: check the input shape (batch excluded)"
+    return "check the layer's arguments and the shapes of what feeds it"

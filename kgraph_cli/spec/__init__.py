@@ -1,0 +1,1 @@
+"""Everything about spec files that needs no TensorFlow."""

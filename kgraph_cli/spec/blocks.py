@@ -1,0 +1,176 @@
+"""Expand `block:` nodes into the layers they stand for."""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+
+from kgraph_cli.errors import Diagnostic, Location
+from kgraph_cli.spec.loader import YamlList, YamlMap
+from kgraph_cli.spec.model import BlockSpec, ModelSpec, NodeKind, NodeSpec, Ref, Spec
+from kgraph_cli.spec.parse import SpecParser
+from kgraph_cli.suggest import did_you_mean
+
+_PARAM = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+MAX_BLOCK_DEPTH = 16
+
+
+def expand_blocks(spec: Spec) -> list[Diagnostic]:
+    """Replace every block node of every model by the nodes of its block."""
+    diagnostics: list[Diagnostic] = []
+    for model in spec.models.values():
+        expander = _Expander(spec, model, diagnostics)
+        model.nodes = expander.expand(model.nodes, depth=0)
+    return diagnostics
+
+
+class _Expander:
+    def __init__(self, spec: Spec, model: ModelSpec, diagnostics: list[Diagnostic]):
+        self.spec = spec
+        self.model = model
+        self.diagnostics = diagnostics
+
+    def error(self, code: str, message: str, loc: Location, path: str = "",
+              hint: str = "") -> None:  # fmt: skip
+        self.diagnostics.append(Diagnostic(code, message, loc, path, hint))
+
+    def expand(self, nodes: dict[str, NodeSpec], depth: int) -> dict[str, NodeSpec]:
+        result: dict[str, NodeSpec] = {}
+        for name, node in nodes.items():
+            if node.kind is not NodeKind.BLOCK:
+                result[name] = node
+                continue
+            block = self.spec.blocks.get(node.target)
+            if block is None:
+                self.error("unknown-block", f"unknown block '{node.target}'", node.target_loc,
+                           self.model.key_path("layers", name, "block"),
+                           did_you_mean(node.target, self.spec.blocks,
+                                        "define it under `blocks:` or include a file that does"))
+                continue
+            if depth >= MAX_BLOCK_DEPTH:
+                self.error("block-cycle", f"block '{block.name}' nests more than "
+                           f"{MAX_BLOCK_DEPTH} levels deep", node.target_loc,
+                           hint="a block probably uses itself, directly or through another")
+                continue
+            for new_name, new_node in self.instantiate(node, block, depth).items():
+                if new_name in result or new_name in nodes or new_name in self.model.inputs:
+                    self.error("duplicate-name", f"block node '{name}' makes a node named "
+                               f"'{new_name}', which already exists", node.loc,
+                               self.model.key_path("layers", name), "rename the block node or the other node")
+                    continue
+                result[new_name] = new_node
+        return result
+
+    def instantiate(self, node: NodeSpec, block: BlockSpec, depth: int) -> dict[str, NodeSpec]:
+        args = self.check_args(node, block)
+        if args is None:
+            return {}
+        if node.repeat > 1 and (len(block.inputs) != 1 or len(block.outputs) != 1):
+            self.error("block-repeat", f"block '{block.name}' has {len(block.inputs)} inputs and "
+                       f"{len(block.outputs)} outputs; `repeat` needs exactly one of each",
+                       node.loc, self.model.key_path("layers", node.name, "repeat"))  # fmt: skip
+            return {}
+        if len(node.inputs) != len(block.inputs):
+            self.error("block-inputs", f"block '{block.name}' takes {len(block.inputs)} "
+                       f"input(s) ({', '.join(block.inputs)}), node '{node.name}' gives "
+                       f"{len(node.inputs)}", node.loc, self.model.key_path("layers", node.name, "from"))  # fmt: skip
+            return {}
+        feeds = dict(zip(block.inputs, node.inputs, strict=True))
+        made: dict[str, NodeSpec] = {}
+        outputs: list[Ref] = []
+        for index in range(1, node.repeat + 1):
+            prefix = f"{node.name}_" if node.repeat == 1 else f"{node.name}_{index}_"
+            values = {**args, "index": index}
+            layers = self.substitute(block.layers, values, block)
+            parser = SpecParser(block.loc.file)
+            inner = parser.parse_nodes(layers, f"blocks.{block.name}.layers", {})
+            self.diagnostics.extend(parser.diagnostics)
+            inner = self.expand(inner, depth + 1)
+            renamed = {name: prefix + name for name in inner}
+            renamed.update(self._inner_aliases(inner, prefix))
+
+            def rename(ref: Ref, feeds=feeds, renamed=renamed) -> Ref | None:
+                if ref.node in feeds and ref.output is None:
+                    return feeds[ref.node]
+                if ref.node in renamed:
+                    return Ref(renamed[ref.node], ref.output, ref.loc)
+                self.error("undefined-ref", f"block '{block.name}' refers to '{ref}', which is "
+                           "neither one of its inputs nor one of its layers", ref.loc,
+                           hint=did_you_mean(ref.node, [*block.inputs, *inner]))  # fmt: skip
+                return None
+
+            for inner_name, inner_node in inner.items():
+                inner_node.name = prefix + inner_name
+                inner_node.expanded_from = node.expanded_from or node.name
+                inner_node.inputs = [r for ref in inner_node.inputs if (r := rename(ref))]
+                if inner_node.kind is NodeKind.SHARE and inner_node.target in renamed:
+                    inner_node.target = renamed[inner_node.target]
+                made[inner_node.name] = inner_node
+            outputs = [r for ref in block.outputs if (r := rename(ref))]
+            feeds = {block.inputs[0]: outputs[0]} if outputs and node.repeat > 1 else feeds
+        self.model.aliases[node.name] = outputs
+        return made
+
+    def _inner_aliases(self, inner: dict[str, NodeSpec], prefix: str) -> dict[str, str]:
+        # Nested block nodes were replaced by their layers; their names live on
+        # as aliases, which must be renamed with this instance's prefix.
+        renamed = {}
+        for alias, refs in list(self.model.aliases.items()):
+            if alias in inner or not any(r.node in {n.name for n in inner.values()} for r in refs):
+                continue
+            renamed[alias] = prefix + alias
+            self.model.aliases[prefix + alias] = [
+                Ref(prefix + r.node, r.output, r.loc) for r in self.model.aliases.pop(alias)
+            ]
+        return renamed
+
+    def check_args(self, node: NodeSpec, block: BlockSpec) -> dict[str, Any] | None:
+        known = set(block.params) | block.required_params
+        ok = True
+        args = node.block_args
+        for key in args:
+            if key not in known:
+                ok = False
+                self.error("unknown-arg", f"block '{block.name}' has no param '{key}'",
+                           args.key_loc(key), self.model.key_path("layers", node.name, "args", key),
+                           did_you_mean(key, known, "the block takes no params")
+                           if known else "the block takes no params")  # fmt: skip
+        for key in sorted(block.required_params - set(args)):
+            ok = False
+            self.error("missing", f"block '{block.name}' needs the argument '{key}'", node.loc,
+                       self.model.key_path("layers", node.name, "args"), f"add `args: {{{key}: ...}}`")
+        return {**block.params, **args} if ok else None
+
+    def substitute(self, value: Any, params: dict[str, Any], block: BlockSpec,
+                   loc: Location | None = None) -> Any:  # fmt: skip
+        """A deep copy of `value` with `${param}` replaced, locations kept."""
+        if isinstance(value, YamlMap):
+            out = YamlMap(loc=value.loc)
+            out.key_locs = dict(value.key_locs)
+            out.value_locs = dict(value.value_locs)
+            for key, item in value.items():
+                out[key] = self.substitute(item, params, block, value.value_loc(key))
+            return out
+        if isinstance(value, YamlList):
+            out_list = YamlList(loc=value.loc)
+            out_list.item_locs = list(value.item_locs)
+            for i, item in enumerate(value):
+                out_list.append(self.substitute(item, params, block, value.item_loc(i)))
+            return out_list
+        if isinstance(value, str) and "${" in value:
+            return self._fill(value, params, block, loc or block.loc)
+        return copy.copy(value)
+
+    def _fill(self, text: str, params: dict[str, Any], block: BlockSpec, loc: Location) -> Any:
+        whole = _PARAM.fullmatch(text)
+        names = _PARAM.findall(text)
+        for name in names:
+            if name not in params:
+                self.error("unknown-param", f"block '{block.name}' uses '${{{name}}}' but has no "
+                           f"param '{name}'", loc,
+                           hint=did_you_mean(name, [*params], "declare it under `params:`"))
+                return text
+        if whole:
+            return copy.deepcopy(params[whole.group(1)])
+        return _PARAM.sub(lambda m: str(params[m.group(1)]), text)

@@ -1,0 +1,199 @@
+"""DAG checks on a model's nodes: references, sharing, cycles, reachability,
+and the build order. Pure Python."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from kgraph_cli.errors import Diagnostic, Location, Severity
+from kgraph_cli.spec.model import ModelSpec, NodeKind, NodeSpec, Ref, Spec
+from kgraph_cli.suggest import did_you_mean
+
+
+@dataclass
+class ModelGraph:
+    """A model's nodes in build order, with every ref resolved."""
+
+    model: ModelSpec
+    order: list[str] = field(default_factory=list)
+    # node -> the inputs/nodes it reads from (after resolving block aliases)
+    edges: dict[str, list[Ref]] = field(default_factory=dict)
+
+
+def resolve(model: ModelSpec, ref: Ref) -> Ref | None:
+    """Follow a block alias to the node it stands for; None if undefined."""
+    if ref.node in model.inputs or ref.node in model.nodes:
+        return ref
+    outputs = model.aliases.get(ref.node)
+    if outputs is None:
+        return None
+    if ref.output is None and len(outputs) == 1:
+        return outputs[0]
+    if isinstance(ref.output, int) and ref.output < len(outputs):
+        return outputs[ref.output]
+    return None
+
+
+def check_model_graph(spec: Spec, model: ModelSpec) -> tuple[ModelGraph, list[Diagnostic]]:
+    """Resolve refs and order the nodes of a graph model; report every problem."""
+    problems: list[Diagnostic] = []
+    graph = ModelGraph(model)
+    names = [*model.inputs, *model.nodes, *model.aliases]
+
+    def lookup(ref: Ref, path: str) -> Ref | None:
+        target = resolve(model, ref)
+        if target is None:
+            if ref.node in model.aliases:
+                problems.append(Diagnostic(
+                    "undefined-ref", f"block node '{ref.node}' has {len(model.aliases[ref.node])} "
+                    f"outputs; '{ref}' names none of them", ref.loc, path,
+                    f"use {ref.node}.0 .. {ref.node}.{len(model.aliases[ref.node]) - 1}"))
+            else:
+                what = "node or input" if ref.node not in spec.models else "node (it is a model)"
+                problems.append(Diagnostic(
+                    "undefined-ref", f"'{ref.node}' is not a {what} of model '{model.name}'",
+                    ref.loc, path, did_you_mean(ref.node, names,
+                                                f"defined names: {', '.join(names) or 'none'}")
+                    if ref.node not in spec.models
+                    else f"call it with a node `{{model: {ref.node}, from: ...}}`"))
+        return target  # fmt: skip
+
+    for name, node in model.nodes.items():
+        graph.edges[name] = [
+            r for ref in node.inputs if (r := lookup(ref, model.key_path("layers", name, "from"))) is not None
+        ]
+        if node.kind is NodeKind.SHARE:
+            _check_share(model, node, problems)
+    resolved_outputs = []
+    seen_outputs: dict[str, Location] = {}
+    for output in model.outputs:
+        if output.name in seen_outputs:
+            problems.append(Diagnostic("duplicate-name", f"output name '{output.name}' is used "
+                                       "twice", output.ref.loc, model.key_path("outputs"),
+                                       "give each output its own name (outputs: {name: ref})",
+                                       related=((seen_outputs[output.name], "first use"),)))
+        seen_outputs[output.name] = output.ref.loc
+        if (target := lookup(output.ref, model.key_path("outputs"))) is not None:
+            resolved_outputs.append(target)
+    graph.order, cycle_problems = _topological_order(model, graph.edges)
+    problems += cycle_problems
+    if not cycle_problems:
+        problems += _unused(model, graph.edges, resolved_outputs)
+    return graph, problems
+
+
+def _check_share(model: ModelSpec, node: NodeSpec, problems: list[Diagnostic]) -> None:
+    owner = model.nodes.get(node.target)
+    if owner is None:
+        problems.append(Diagnostic(
+            "undefined-ref", f"node '{node.name}' shares the layer of '{node.target}', which is "
+            f"not a node of model '{model.name}'", node.target_loc, model.key_path("layers", node.name, "share"),
+            did_you_mean(node.target, model.nodes)))  # fmt: skip
+    elif owner.kind is NodeKind.SHARE:
+        node.target = owner.target  # share the original layer, not the sharer
+        _check_share(model, node, problems)
+
+
+def _topological_order(model: ModelSpec, edges: dict[str, list[Ref]]
+                       ) -> tuple[list[str], list[Diagnostic]]:  # fmt: skip
+    """Depth-first order; every cycle is reported once, as a path."""
+    order: list[str] = []
+    state: dict[str, int] = {}  # 1 visiting, 2 done
+    problems: list[Diagnostic] = []
+    reported: set[frozenset[str]] = set()
+
+    for root in model.nodes:
+        if state.get(root):
+            continue
+        # Iterative DFS: specs may have tens of thousands of nodes.
+        stack: list[tuple[str, int]] = [(root, 0)]
+        path: list[str] = [root]
+        state[root] = 1
+        while stack:
+            name, index = stack[-1]
+            deps = [r.node for r in edges.get(name, []) if r.node in model.nodes]
+            if index < len(deps):
+                stack[-1] = (name, index + 1)
+                dep = deps[index]
+                if state.get(dep) == 1:
+                    cycle = path[path.index(dep):] + [dep]
+                    key = frozenset(cycle)
+                    if key not in reported:
+                        reported.add(key)
+                        problems.append(_cycle_diagnostic(model, cycle))
+                elif not state.get(dep):
+                    state[dep] = 1
+                    stack.append((dep, 0))
+                    path.append(dep)
+                continue
+            stack.pop()
+            path.pop()
+            state[name] = 2
+            order.append(name)
+    return order, problems
+
+
+def _cycle_diagnostic(model: ModelSpec, cycle: list[str]) -> Diagnostic:
+    # `cycle` runs against the data flow (node -> what it reads); show it with the flow.
+    flow = list(reversed(cycle))
+    first = model.nodes[flow[0]]
+    return Diagnostic(
+        "cycle",
+        f"cycle: {' -> '.join(flow)}",
+        first.loc,
+        model.key_path("layers", first.name),
+        "a model is a DAG: one of these `from:` references must point elsewhere",
+        related=tuple(
+            (model.nodes[name].loc, f"'{name}' reads from '{nxt}'")
+            for name, nxt in zip(cycle, cycle[1:], strict=False)
+        ),
+    )
+
+
+def _unused(model: ModelSpec, edges: dict[str, list[Ref]],
+            outputs: list[Ref]) -> list[Diagnostic]:  # fmt: skip
+    used: set[str] = set()
+    frontier = [r.node for r in outputs]
+    shared_owners = {n.target for n in model.nodes.values() if n.kind is NodeKind.SHARE}
+    while frontier:
+        name = frontier.pop()
+        if name in used:
+            continue
+        used.add(name)
+        frontier.extend(r.node for r in edges.get(name, []))
+    problems = []
+    for name, node in model.nodes.items():
+        if name in used or node.expanded_from in used:
+            continue
+        if name in shared_owners and any(
+            n.target == name and n.name in used for n in model.nodes.values()
+        ):
+            continue
+        problems.append(Diagnostic(
+            "unused", f"node '{name}' does not lead to any output of model '{model.name}'",
+            node.loc, model.key_path("layers", name), "add it to `outputs`, or remove it",
+            Severity.WARNING))  # fmt: skip
+    for name, spec_input in model.inputs.items():
+        if name not in used:
+            problems.append(Diagnostic(
+                "unused", f"input '{name}' is not used by any output of model '{model.name}'",
+                spec_input.loc, model.key_path("inputs", name), "connect it to a node, or remove it",
+                Severity.WARNING))  # fmt: skip
+    return problems
+
+
+def depends_on_inputs(graph: ModelGraph, refs: list[Ref]) -> set[str]:
+    """The model inputs that the given refs are computed from."""
+    model = graph.model
+    seen: set[str] = set()
+    found: set[str] = set()
+    frontier = [r.node for r in refs]
+    while frontier:
+        name = frontier.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        if name in model.inputs:
+            found.add(name)
+        frontier.extend(r.node for r in graph.edges.get(name, []))
+    return found

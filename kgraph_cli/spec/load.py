@@ -1,0 +1,90 @@
+"""Spec file -> `Spec`: read, apply --set, parse, follow includes, expand blocks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kgraph_cli.errors import Diagnostic, SpecError
+from kgraph_cli.spec.blocks import expand_blocks
+from kgraph_cli.spec.loader import YamlList, YamlMap, load_yaml_file
+from kgraph_cli.spec.model import Spec
+from kgraph_cli.spec.overrides import apply_overrides
+from kgraph_cli.spec.parse import SpecParser
+
+MAX_INCLUDE_DEPTH = 32
+
+
+def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> tuple[
+    Spec, list[Diagnostic]
+]:  # fmt: skip
+    """Load a spec with its includes and expanded blocks.
+
+    Returns the spec and its diagnostics; raises SpecError when a problem
+    stops loading altogether (unreadable file, YAML syntax error).
+    """
+    diagnostics: list[Diagnostic] = []
+    spec = _load_file(Path(path), str(path), list(overrides), diagnostics, stack=[])
+    diagnostics += expand_blocks(spec)
+    return spec, diagnostics
+
+
+def _load_file(path: Path, display: str, overrides: list[str], diagnostics: list[Diagnostic],
+               stack: list[Path]) -> Spec:  # fmt: skip
+    data = load_yaml_file(path, display)
+    if overrides:
+        apply_overrides(data, overrides)
+    parser = SpecParser(display)
+    spec = parser.parse_spec(data)
+    diagnostics += parser.diagnostics
+    for include, loc in _include_paths(data, parser):
+        target = (path.parent / include)
+        shown = str(Path(display).parent / include)
+        resolved = target.resolve()
+        if resolved in stack or resolved == path.resolve():
+            diagnostics.append(Diagnostic("include-cycle", f"'{include}' includes this file "
+                                          "again (include cycle)", loc, "include",
+                                          "remove one of the includes"))  # fmt: skip
+            continue
+        if len(stack) >= MAX_INCLUDE_DEPTH:
+            diagnostics.append(Diagnostic("include-cycle", "includes nest too deeply", loc,
+                                          "include"))  # fmt: skip
+            continue
+        try:
+            included = _load_file(target, shown, [], diagnostics, [*stack, path.resolve()])
+        except SpecError as exc:
+            if any(d.code == "file" and d.location and d.location.file == shown
+                   for d in exc.diagnostics):  # fmt: skip
+                diagnostics.append(Diagnostic("include", f"cannot include '{include}': "
+                                              f"{exc.diagnostics[0].message}", loc, "include",
+                                              "paths are relative to the including file"))
+            else:
+                diagnostics += exc.diagnostics
+            continue
+        _merge(spec, included, diagnostics)
+    return spec
+
+
+def _include_paths(data: YamlMap, parser: SpecParser) -> list[tuple[str, object]]:
+    if "include" not in data:
+        return []
+    value = data["include"]
+    if isinstance(value, str):
+        return [(value, data.value_loc("include"))]
+    if isinstance(value, YamlList) and all(isinstance(v, str) for v in value):
+        return [(v, value.item_loc(i)) for i, v in enumerate(value)]
+    parser.type_error(data, "include", "include", "include must be a path or a list of paths",
+                      value)  # fmt: skip
+    return []
+
+
+def _merge(spec: Spec, included: Spec, diagnostics: list[Diagnostic]) -> None:
+    """Bring an included file's models and blocks into `spec`."""
+    for kind, mine, theirs in (("model", spec.models, included.models),
+                               ("block", spec.blocks, included.blocks)):  # fmt: skip
+        for name, item in theirs.items():
+            if name in mine:
+                diagnostics.append(Diagnostic(
+                    "duplicate-name", f"{kind} '{name}' is defined in two files", item.loc,
+                    hint="rename one of them", related=((mine[name].loc, "other definition"),)))
+                continue
+            mine[name] = item

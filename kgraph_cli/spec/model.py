@@ -1,0 +1,150 @@
+"""Typed spec objects: what a spec says, with where it says it. No TensorFlow."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from kgraph_cli.errors import Location
+
+SPEC_VERSION = 1
+NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+DTYPES = (
+    "float16", "bfloat16", "float32", "float64",
+    "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+    "bool", "string", "complex64", "complex128",
+)  # fmt: skip
+
+
+class NodeKind(str, Enum):
+    LAYER = "type"  # a new Keras layer
+    SHARE = "share"  # call another node's layer again (shared weights)
+    MODEL = "model"  # a fresh instance of a model from this spec
+    BLOCK = "block"  # a parameterised sub-graph, expanded before building
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A reference to a node's output: `name`, or `name.1` / `name.code` for one
+    output of a node that has several."""
+
+    node: str
+    output: int | str | None
+    loc: Location
+
+    @classmethod
+    def parse(cls, text: str, loc: Location) -> Ref:
+        node, _, output = text.partition(".")
+        if not output:
+            return cls(node, None, loc)
+        return cls(node, int(output) if output.isdigit() else output, loc)
+
+    def __str__(self) -> str:
+        return self.node if self.output is None else f"{self.node}.{self.output}"
+
+
+@dataclass
+class InputSpec:
+    name: str
+    shape: tuple[int | None, ...]
+    dtype: str
+    loc: Location
+    sparse: bool = False
+    batch_size: int | None = None
+
+
+@dataclass
+class LayerSpec:
+    """What a `type:` node (or a wrapper's `layer:` argument) constructs."""
+
+    type: str
+    # Constructor arguments as written (YAML data, locations kept).
+    args: dict[str, Any]
+    loc: Location
+    # Arguments that are themselves layers (TimeDistributed's `layer`...).
+    sublayers: dict[str, LayerSpec | ModelCall] = field(default_factory=dict)
+
+
+@dataclass
+class ModelCall:
+    """A fresh instance of a spec model, used as a layer."""
+
+    model: str
+    loc: Location
+    trainable: bool | None = None
+
+
+@dataclass
+class NodeSpec:
+    name: str
+    kind: NodeKind
+    target: str  # layer type, shared node, model or block name
+    target_loc: Location
+    loc: Location
+    inputs: list[Ref] = field(default_factory=list)
+    # How `from:` was written: one ref, a list of refs, or keyword refs.
+    input_form: str = "single"
+    input_keys: list[str] = field(default_factory=list)
+    layer: LayerSpec | None = None
+    model_call: ModelCall | None = None
+    call_args: dict[str, Any] = field(default_factory=dict)
+    block_args: dict[str, Any] = field(default_factory=dict)
+    repeat: int = 1
+    # For nodes made by expanding a block: the block node they came from.
+    expanded_from: str | None = None
+
+
+@dataclass
+class OutputSpec:
+    name: str
+    ref: Ref
+
+
+@dataclass
+class ModelSpec:
+    name: str
+    loc: Location
+    inputs: dict[str, InputSpec] = field(default_factory=dict)
+    nodes: dict[str, NodeSpec] = field(default_factory=dict)
+    outputs: list[OutputSpec] = field(default_factory=list)
+    # A view: a model over another model's graph (shared layers), given by
+    # the graph's name and the refs of its own inputs (None: all of them).
+    graph: str | None = None
+    view_inputs: list[Ref] | None = None
+    # Names a block node stands for after expansion: `stage1` -> its output.
+    aliases: dict[str, list[Ref]] = field(default_factory=dict)
+    description: str = ""
+    # Key path of the model's definition: "" (top level) or "models.NAME".
+    path: str = ""
+
+    def key_path(self, *keys: str) -> str:
+        return ".".join(k for k in (self.path, *keys) if k)
+
+
+@dataclass
+class BlockSpec:
+    name: str
+    loc: Location
+    params: dict[str, Any]
+    required_params: set[str]
+    inputs: list[str]
+    # The block's layers as raw YAML, instantiated once per use.
+    layers: Any
+    outputs: list[Ref]
+
+
+@dataclass
+class Spec:
+    file: str
+    version: int
+    name: str
+    default: str
+    models: dict[str, ModelSpec]
+    blocks: dict[str, BlockSpec] = field(default_factory=dict)
+    train: Any = None
+    description: str = ""
+
+    def model(self, name: str | None = None) -> ModelSpec:
+        return self.models[name or self.default]

@@ -1,0 +1,102 @@
+"""`--set path.to.key=value`: edit the spec's data before it is validated."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kgraph_cli.errors import Diagnostic, Location, SpecError
+from kgraph_cli.spec.loader import YamlList, YamlMap, parse_yaml
+
+OVERRIDE_FILE = "--set"
+
+
+def override_source(overrides: list[str]) -> str:
+    """The text diagnostics show for `--set` locations: one line per override."""
+    return "\n".join(overrides)
+
+
+def apply_overrides(data: YamlMap, overrides: list[str]) -> None:
+    """Apply every `key.path=value` to `data` in place; values are YAML scalars
+    or flow collections (`5`, `relu`, `[3, 3]`, `{type: Adam}`)."""
+    problems: list[Diagnostic] = []
+    for line, text in enumerate(overrides, start=1):
+        path, eq, raw_value = text.partition("=")
+        loc = Location(OVERRIDE_FILE, line, 1, max(len(path), 1))
+        if not eq or not path.strip():
+            problems.append(Diagnostic("override", f"expected KEY.PATH=VALUE, got '{text}'", loc,
+                                       hint="e.g. --set train.fit.epochs=5"))  # fmt: skip
+            continue
+        value_loc = Location(OVERRIDE_FILE, line, len(path) + 2, max(len(raw_value), 1))
+        try:
+            value = _parse_value(raw_value, value_loc)
+        except SpecError as exc:
+            problems.extend(exc.diagnostics)
+            continue
+        problem = _set(data, path.strip().split("."), value, loc, value_loc)
+        if problem:
+            problems.append(problem)
+    if problems:
+        raise SpecError(problems)
+
+
+def _parse_value(raw: str, loc: Location) -> Any:
+    if not raw.strip():
+        return ""
+    try:
+        wrapped = parse_yaml(f"value: {raw}", OVERRIDE_FILE)
+    except SpecError:
+        raise SpecError([Diagnostic("override", f"cannot parse the value '{raw}'", loc,
+                                    hint="quote strings that contain ':' or '#'")]) from None
+    value = wrapped["value"]
+    _relocate(value, loc)
+    return value
+
+
+def _relocate(value: Any, loc: Location) -> None:
+    """Point every location inside an override value at the --set argument."""
+    if isinstance(value, YamlMap):
+        value.loc = loc
+        value.key_locs = dict.fromkeys(value, loc)
+        value.value_locs = dict.fromkeys(value, loc)
+        for item in value.values():
+            _relocate(item, loc)
+    elif isinstance(value, YamlList):
+        value.loc = loc
+        value.item_locs = [loc] * len(value)
+        for item in value:
+            _relocate(item, loc)
+
+
+def _set(data: YamlMap, keys: list[str], value: Any, loc: Location,
+         value_loc: Location) -> Diagnostic | None:  # fmt: skip
+    node: Any = data
+    for depth, key in enumerate(keys):
+        last = depth == len(keys) - 1
+        where = ".".join(keys[: depth + 1])
+        if isinstance(node, YamlList):
+            if not key.lstrip("-").isdigit() or not -len(node) <= int(key) < len(node):
+                return Diagnostic("override", f"'{where}': index {key} is out of range for a "
+                                  f"list of {len(node)}", loc)  # fmt: skip
+            index = int(key)
+            if last:
+                node[index] = value
+                node.item_locs[index] = value_loc
+            else:
+                node = node[index]
+            continue
+        if not isinstance(node, YamlMap):
+            return Diagnostic("override", f"'{where}': cannot set a key inside a "
+                              f"{type(node).__name__} value", loc,
+                              hint=f"'{'.'.join(keys[:depth])}' is not a mapping")  # fmt: skip
+        if last:
+            node[key] = value
+            node.key_locs[key] = loc
+            node.value_locs[key] = value_loc
+        else:
+            if key not in node or node[key] is None:
+                node[key] = YamlMap(loc=loc)
+                node.key_locs[key] = loc
+                node.value_locs[key] = loc
+            node = node[key]
+    return None
+

@@ -1,0 +1,240 @@
+"""Every check that needs no TensorFlow, over a loaded spec: the default model,
+model references and their cycles, views, each graph's DAG, and layer types and
+arguments against the layer registry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kgraph_cli.errors import Diagnostic, Location, SpecError
+from kgraph_cli.layers import PLUGIN_FILE, LayerRegistry
+from kgraph_cli.spec.graph import ModelGraph, check_model_graph, depends_on_inputs, resolve
+from kgraph_cli.spec.load import load_spec
+from kgraph_cli.spec.loader import YamlMap
+from kgraph_cli.spec.model import LayerSpec, ModelCall, ModelSpec, NodeKind, Ref, Spec
+from kgraph_cli.suggest import did_you_mean
+
+
+@dataclass
+class ValidSpec:
+    """A spec that passed structural validation, ready to build."""
+
+    spec: Spec
+    registry: LayerRegistry
+    graphs: dict[str, ModelGraph]
+    # Model names in an order where every model comes after those it uses.
+    model_order: list[str]
+    warnings: list[Diagnostic] = field(default_factory=list)
+
+
+def validate_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
+                  plugins: list[str] | tuple[str, ...] = ()) -> ValidSpec:  # fmt: skip
+    """Load and check a spec; raise SpecError with every problem found."""
+    spec, diagnostics = load_spec(path, overrides)
+    registry = LayerRegistry(plugins)
+    checker = _Checker(spec, registry)
+    diagnostics += checker.run()
+    if any(d.is_error for d in diagnostics):
+        raise SpecError(diagnostics)
+    return ValidSpec(spec, registry, checker.graphs, checker.model_order, diagnostics)
+
+
+class _Checker:
+    def __init__(self, spec: Spec, registry: LayerRegistry):
+        self.spec = spec
+        self.registry = registry
+        self.problems: list[Diagnostic] = []
+        self.graphs: dict[str, ModelGraph] = {}
+        self.model_order: list[str] = []
+
+    def error(self, code: str, message: str, loc: Location | None, path: str = "",
+              hint: str = "") -> None:  # fmt: skip
+        self.problems.append(Diagnostic(code, message, loc, path, hint))
+
+    def run(self) -> list[Diagnostic]:
+        spec = self.spec
+        self.check_default()
+        for model in spec.models.values():
+            if model.graph is None:
+                graph, problems = check_model_graph(spec, model)
+                self.graphs[model.name] = graph
+                self.problems += problems
+                for node in model.nodes.values():
+                    if node.layer is not None:
+                        self.check_layer(node.layer, model.key_path("layers", node.name))
+        for model in spec.models.values():
+            if model.graph is not None:
+                self.check_view(model)
+        self.model_order = self.order_models()
+        return self.problems
+
+    def check_default(self) -> None:
+        spec = self.spec
+        if not spec.models:
+            self.error("missing", "the spec defines no model", Location(spec.file, 1, 1),
+                       hint="add `inputs:`, `layers:` and `outputs:` (or a `models:` section)")
+            return
+        if spec.default:
+            if spec.default not in spec.models:
+                self.error("undefined-ref", f"default model '{spec.default}' is not defined",
+                           Location(spec.file), "default",
+                           did_you_mean(spec.default, spec.models))
+            return
+        if spec.name in spec.models:
+            spec.default = spec.name
+        elif len(spec.models) == 1:
+            spec.default = next(iter(spec.models))
+        else:
+            self.error("missing", f"the spec defines {len(spec.models)} models "
+                       f"({', '.join(spec.models)}) and no `default`", Location(spec.file, 1, 1),
+                       "default", "add `default: <model name>`")  # fmt: skip
+
+    def check_view(self, view: ModelSpec) -> None:
+        base = self.spec.models.get(view.graph or "")
+        if base is None:
+            self.error("undefined-ref", f"model '{view.name}' is built over graph "
+                       f"'{view.graph}', which is not a model", view.loc,
+                       view.key_path("graph"), did_you_mean(view.graph or "", self.spec.models))
+            return
+        if base.graph is not None:
+            self.error("view-of-view", f"model '{view.name}' is built over '{base.name}', "
+                       f"which is itself built over '{base.graph}'", view.loc,
+                       view.key_path("graph"), f"use `graph: {base.graph}`")  # fmt: skip
+            return
+        graph = self.graphs[base.name]
+        inputs = view.view_inputs if view.view_inputs is not None else []
+        for ref in inputs:
+            if ref.node not in base.inputs:
+                self.error("view-input", f"'{ref}' is not an input of graph '{base.name}'",
+                           ref.loc, view.key_path("inputs"),
+                           did_you_mean(ref.node, base.inputs))
+        outputs = []
+        for output in view.outputs:
+            target = resolve(base, output.ref)
+            if target is None:
+                self.error("undefined-ref", f"'{output.ref}' is not a node of graph '{base.name}'",
+                           output.ref.loc, view.key_path("outputs"),
+                           did_you_mean(output.ref.node, [*base.nodes, *base.inputs]))
+            else:
+                outputs.append(target)
+        needed = depends_on_inputs(graph, outputs)
+        if view.view_inputs is None:
+            view.view_inputs = [r for r in (self._input_ref(base, n) for n in base.inputs
+                                            if n in needed) if r]  # fmt: skip
+        else:
+            given = {r.node for r in view.view_inputs}
+            for missing in sorted(needed - given):
+                self.error("unreachable", f"the outputs of model '{view.name}' depend on input "
+                           f"'{missing}' of graph '{base.name}', which the model does not take",
+                           view.loc, view.key_path("inputs"),
+                           f"add '{missing}' to its inputs")  # fmt: skip
+
+    @staticmethod
+    def _input_ref(base: ModelSpec, name: str) -> Ref:
+        return Ref(name, None, base.inputs[name].loc)
+
+    def check_layer(self, layer: LayerSpec, path: str) -> None:
+        info = self.registry.get(layer.type)
+        if info is None:
+            self.error("unknown-layer", f"unknown layer type '{layer.type}'", layer.loc,
+                       f"{path}.type", self._layer_hint(layer.type))
+            return
+        for arg in layer.args:
+            loc = _arg_loc(layer, arg)
+            if arg == "name":
+                self.error("layer-arg", "layers are named by their node's key; `name` is not "
+                           "an argument here", loc, f"{path}.name",
+                           "rename the node instead")  # fmt: skip
+            elif arg not in info.params:
+                self.error("unknown-arg", f"{layer.type} has no argument '{arg}'", loc,
+                           f"{path}.{arg}", did_you_mean(arg, info.params - {"name"}))
+        for arg in sorted(info.required - set(layer.args)):
+            self.error("missing-arg", f"{layer.type} needs the argument '{arg}'", layer.loc,
+                       path, f"add `{arg}: ...`")
+        for arg in ("layer", "backward_layer"):
+            if arg in layer.args and arg not in layer.sublayers and arg in info.params:
+                self.error("type", f"`{arg}` must be a layer: {{type: ...}} or {{model: ...}}",
+                           _arg_loc(layer, arg), f"{path}.{arg}",
+                           f"e.g. `{arg}: {{type: LSTM, units: 32}}`")
+        for arg, sub in layer.sublayers.items():
+            if isinstance(sub, LayerSpec):
+                self.check_layer(sub, f"{path}.{arg}")
+            elif sub.model not in self.spec.models:
+                self._unknown_model(sub, f"{path}.{arg}.model")
+
+    def _layer_hint(self, name: str) -> str:
+        module, dot, _ = name.rpartition(".")
+        if dot and module not in self.registry.plugin_modules:
+            return (f"'{name}' looks like a plugin layer: load its module with "
+                    f"--plugin {module}.py (a spec alone never imports code)")
+        if dot:
+            plugin_names = [n for n in self.registry.names() if n.startswith(module + ".")]
+            return did_you_mean(name, plugin_names,
+                                f"plugin '{module}' defines no such layer class")
+        return did_you_mean(name, [n for n in self.registry.names() if "." not in n],
+                            "see https://keras.io/api/layers/ for layer names")
+
+    def _unknown_model(self, call: ModelCall, path: str) -> None:
+        hint = did_you_mean(call.model, self.spec.models,
+                            "define it under `models:` or include a file that does")
+        self.error("undefined-ref", f"unknown model '{call.model}'", call.loc, path, hint)
+
+    def _model_calls(self, model: ModelSpec) -> list[tuple[str, Location, str]]:
+        """(called model, where, key path) for every model a model uses."""
+        calls = []
+        if model.graph is not None:
+            calls.append((model.graph, model.loc, model.key_path("graph")))
+        for node in model.nodes.values():
+            if node.kind is NodeKind.MODEL and node.model_call is not None:
+                calls.append((node.target, node.target_loc,
+                              model.key_path("layers", node.name, "model")))
+            stack = [node.layer] if node.layer else []
+            while stack:
+                layer = stack.pop()
+                for sub in layer.sublayers.values():
+                    if isinstance(sub, ModelCall):
+                        calls.append((sub.model, sub.loc, model.key_path("layers", node.name)))
+                    else:
+                        stack.append(sub)
+        return calls
+
+    def order_models(self) -> list[str]:
+        """Models after the models they call; unknown models and cycles reported."""
+        uses: dict[str, list[str]] = {}
+        for name, model in self.spec.models.items():
+            uses[name] = []
+            for called, loc, path in self._model_calls(model):
+                if called in self.spec.models:
+                    uses[name].append(called)
+                elif model.graph != called:  # a view's bad graph is reported already
+                    self._unknown_model(ModelCall(called, loc), path)
+        order: list[str] = []
+        state: dict[str, int] = {}
+
+        def visit(name: str, trail: list[str]) -> None:
+            if state.get(name) == 2:
+                return
+            if state.get(name) == 1:
+                cycle = trail[trail.index(name):] + [name]
+                model = self.spec.models[name]
+                self.error("model-cycle", f"models call each other in a cycle: "
+                           f"{' -> '.join(cycle)}", model.loc, model.key_path(),
+                           "a model cannot contain itself")  # fmt: skip
+                return
+            state[name] = 1
+            for called in uses[name]:
+                visit(called, [*trail, name])
+            state[name] = 2
+            order.append(name)
+
+        for name in self.spec.models:
+            visit(name, [])
+        return order
+
+
+def _arg_loc(layer: LayerSpec, arg: str) -> Location:
+    return layer.args.key_loc(arg) if isinstance(layer.args, YamlMap) else layer.loc
+
+
+__all__ = ["PLUGIN_FILE", "ValidSpec", "validate_spec"]
