@@ -50,9 +50,7 @@ class ModelBuilder:
         if tensors is None:
             return None
         outputs = [self._output_tensor(model, o.name, o.ref, tensors) for o in model.outputs]
-        return self._functional(
-            [inputs[n] for n in model.inputs], outputs, instance_name or name
-        )
+        return self._functional([inputs[n] for n in model.inputs], outputs, instance_name or name)
 
     def _build_view(self, view: ModelSpec, instance_name: str | None) -> Any:
         base = self.spec.models[view.graph or ""]
@@ -81,10 +79,15 @@ class ModelBuilder:
     def _build_graph(self, model: ModelSpec) -> tuple[dict, dict | None]:
         keras = self.keras
         inputs = {
-            name: keras.Input(shape=spec.shape, dtype=spec.dtype, sparse=spec.sparse,
-                              batch_size=spec.batch_size, name=name)
+            name: keras.Input(
+                shape=spec.shape,
+                dtype=spec.dtype,
+                sparse=spec.sparse,
+                batch_size=spec.batch_size,
+                name=name,
+            )
             for name, spec in model.inputs.items()
-        }  # fmt: skip
+        }
         tensors: dict[str, Any] = dict(inputs)
         layers: dict[str, Any] = {}
         failed: set[str] = set()
@@ -105,8 +108,9 @@ class ModelBuilder:
         return inputs, tensors
 
     # -- nodes ----------------------------------------------------------
-    def _call_node(self, model: ModelSpec, node: NodeSpec, refs: list[Ref], tensors: dict,
-                   layers: dict) -> Any:  # fmt: skip
+    def _call_node(
+        self, model: ModelSpec, node: NodeSpec, refs: list[Ref], tensors: dict, layers: dict
+    ) -> Any:
         layer = self._layer_for(model, node, layers)
         args = [self._tensor(model, r, tensors, node) for r in refs]
         call_args = _plain(node.call_args)
@@ -117,8 +121,13 @@ class ModelBuilder:
                 return layer(args, **call_args)
             return layer(args[0], **call_args)
         except Exception as exc:  # Keras raises many kinds; all mean "cannot call"
-            self._fail(model, node, "shape", f"{_layer_label(node)} {_describe_inputs(args)}: "
-                       f"{_keras_message(exc)}", exc)  # fmt: skip
+            self._fail(
+                model,
+                node,
+                "shape",
+                f"{_layer_label(node)} {_describe_inputs(args)}: {_keras_message(exc)}",
+                exc,
+            )
 
     def _layer_for(self, model: ModelSpec, node: NodeSpec, layers: dict) -> Any:
         if node.name in layers:
@@ -126,9 +135,16 @@ class ModelBuilder:
         if node.kind is NodeKind.SHARE:
             layer = self._layer_for(model, model.nodes[node.target], layers)
         elif node.kind is NodeKind.MODEL:
-            layer = self._instantiate(ModelCall(node.target, node.target_loc,
-                                                 node.model_call.trainable if node.model_call
-                                                 else None), node.name, model, node)  # fmt: skip
+            layer = self._instantiate(
+                ModelCall(
+                    node.target,
+                    node.target_loc,
+                    node.model_call.trainable if node.model_call else None,
+                ),
+                node.name,
+                model,
+                node,
+            )
         else:
             assert node.layer is not None
             layer = self._construct(node.layer, node.name, model, node)
@@ -155,12 +171,18 @@ class ModelBuilder:
         try:
             return cls(name=name, **kwargs)
         except Exception as exc:  # bad argument values surface here
-            self._fail(model, node, "layer-args",
-                       f"{spec.type}({_format_kwargs(spec.args)}) cannot be created: "
-                       f"{_keras_message(exc)}", exc)  # fmt: skip
+            self._fail(
+                model,
+                node,
+                "layer-args",
+                f"{spec.type}({_format_kwargs(spec.args)}) cannot be created: "
+                f"{_keras_message(exc)}",
+                exc,
+            )
 
-    def _tensor(self, model: ModelSpec, ref: Ref, tensors: dict,
-                node: NodeSpec | None = None) -> Any:  # fmt: skip
+    def _tensor(
+        self, model: ModelSpec, ref: Ref, tensors: dict, node: NodeSpec | None = None
+    ) -> Any:
         value = tensors[ref.node]
         if ref.output is None:
             return value
@@ -171,16 +193,35 @@ class ModelBuilder:
         if isinstance(index, str):
             names = [t._keras_history.operation.name for t in outputs]
             if index not in names:
-                self._fail(model, node, "undefined-ref", f"'{ref.node}' has no output named "
-                           f"'{index}' (outputs: {', '.join(names)})", None, ref)
+                self._fail(
+                    model,
+                    node,
+                    "undefined-ref",
+                    f"'{ref.node}' has no output named '{index}' (outputs: {', '.join(names)})",
+                    None,
+                    ref,
+                )
             index = names.index(index)
         if not isinstance(value, (list, tuple, dict)) or index >= len(outputs):
-            self._fail(model, node, "undefined-ref", f"'{ref.node}' has {len(outputs)} "
-                       f"output(s); '{ref}' asks for output {index}", None, ref)
+            self._fail(
+                model,
+                node,
+                "undefined-ref",
+                f"'{ref.node}' has {len(outputs)} output(s); '{ref}' asks for output {index}",
+                None,
+                ref,
+            )
         return outputs[index]
 
-    def _fail(self, model: ModelSpec, node: NodeSpec | None, code: str, message: str,
-              exc: BaseException | None, ref: Ref | None = None) -> None:  # fmt: skip
+    def _fail(
+        self,
+        model: ModelSpec,
+        node: NodeSpec | None,
+        code: str,
+        message: str,
+        exc: BaseException | None,
+        ref: Ref | None = None,
+    ) -> None:
         loc = ref.loc if ref is not None else (node.loc if node else model.loc)
         path = model.key_path("layers", node.name) if node else model.key_path("outputs")
         self.problems.append(Diagnostic(code, message, loc, path, _hint_for(message)))

@@ -74,7 +74,9 @@ def main() -> None:
     quiet_tensorflow(debug=False)
     catalog = build_catalog()
     CATALOG_PATH.write_text(json.dumps(catalog, indent=1, sort_keys=True) + "\n")
-    print(f"wrote {CATALOG_PATH} ({len(catalog['layers'])} layers, Keras {catalog['keras_version']})")
+    print(
+        f"wrote {CATALOG_PATH} ({len(catalog['layers'])} layers, Keras {catalog['keras_version']})"
+    )
 
 
 if __name__ == "__main__":

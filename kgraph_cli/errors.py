@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     ERROR = "error"
     WARNING = "warning"
 
@@ -59,9 +59,7 @@ class Diagnostic:
             "path": self.path,
             "message": self.message,
             "hint": self.hint or None,
-            "related": [
-                {**asdict(rel_loc), "message": msg} for rel_loc, msg in self.related
-            ],
+            "related": [{**asdict(rel_loc), "message": msg} for rel_loc, msg in self.related],
         }
 
 
@@ -75,7 +73,8 @@ class SpecError(KgraphError):
     """The spec is invalid; carries every diagnostic found."""
 
     def __init__(self, diagnostics: list[Diagnostic]):
-        self.diagnostics = sorted(diagnostics, key=Diagnostic.sort_key)
+        # Sorted by place; a block used N times would otherwise repeat its problems.
+        self.diagnostics = sorted(dict.fromkeys(diagnostics), key=Diagnostic.sort_key)
         errors = [d for d in self.diagnostics if d.is_error]
         first = errors[0] if errors else (self.diagnostics[0] if self.diagnostics else None)
         super().__init__(first.message if first else "invalid spec")

@@ -40,8 +40,14 @@ def catalog_keras_version() -> str:
 
 
 def _info(name: str, entry: dict[str, Any], plugin_class: Any = None) -> LayerInfo:
-    return LayerInfo(name, frozenset(entry["params"]), frozenset(entry["required"]),
-                     entry["wraps_layer"], entry.get("doc", ""), plugin_class)  # fmt: skip
+    return LayerInfo(
+        name,
+        frozenset(entry["params"]),
+        frozenset(entry["required"]),
+        entry["wraps_layer"],
+        entry.get("doc", ""),
+        plugin_class,
+    )
 
 
 class LayerRegistry:
@@ -93,8 +99,16 @@ def _import_plugin(plugin: str) -> Any:
         if plugin.endswith(".py") or Path(plugin).is_file():
             path = Path(plugin)
             if not path.is_file():
-                raise SpecError([Diagnostic("plugin", f"plugin file '{plugin}' does not exist",
-                                            loc, hint="check the --plugin path")])
+                raise SpecError(
+                    [
+                        Diagnostic(
+                            "plugin",
+                            f"plugin file '{plugin}' does not exist",
+                            loc,
+                            hint="check the --plugin path",
+                        )
+                    ]
+                )
             name = path.stem
             spec = importlib.util.spec_from_file_location(name, path)
             if spec is None or spec.loader is None:
@@ -112,11 +126,24 @@ def _import_plugin(plugin: str) -> Any:
     except SpecError:
         raise
     except ModuleNotFoundError as exc:
-        raise SpecError([Diagnostic("plugin", f"plugin '{plugin}': no module named '{exc.name}'",
-                                    loc, hint="pass a .py file path, or a module importable "
-                                    "from the current directory")]) from None  # fmt: skip
+        raise SpecError(
+            [
+                Diagnostic(
+                    "plugin",
+                    f"plugin '{plugin}': no module named '{exc.name}'",
+                    loc,
+                    hint="pass a .py file path, or a module importable from the current directory",
+                )
+            ]
+        ) from None
     except Exception as exc:  # the plugin's own code failed
-        raise SpecError([Diagnostic("plugin", f"plugin '{plugin}' failed to import: "
-                                    f"{type(exc).__name__}: {exc}", loc,
-                                    hint="run it with python to see the traceback, "
-                                    "or use --debug")]) from exc  # fmt: skip
+        raise SpecError(
+            [
+                Diagnostic(
+                    "plugin",
+                    f"plugin '{plugin}' failed to import: {type(exc).__name__}: {exc}",
+                    loc,
+                    hint="run it with python to see the traceback, or use --debug",
+                )
+            ]
+        ) from exc

@@ -31,8 +31,7 @@ class _Expander:
         self.model = model
         self.diagnostics = diagnostics
 
-    def error(self, code: str, message: str, loc: Location, path: str = "",
-              hint: str = "") -> None:  # fmt: skip
+    def error(self, code: str, message: str, loc: Location, path: str = "", hint: str = "") -> None:
         self.diagnostics.append(Diagnostic(code, message, loc, path, hint))
 
     def expand(self, nodes: dict[str, NodeSpec], depth: int) -> dict[str, NodeSpec]:
@@ -43,21 +42,36 @@ class _Expander:
                 continue
             block = self.spec.blocks.get(node.target)
             if block is None:
-                self.error("unknown-block", f"unknown block '{node.target}'", node.target_loc,
-                           self.model.key_path("layers", name, "block"),
-                           did_you_mean(node.target, self.spec.blocks,
-                                        "define it under `blocks:` or include a file that does"))
+                self.error(
+                    "unknown-block",
+                    f"unknown block '{node.target}'",
+                    node.target_loc,
+                    self.model.key_path("layers", name, "block"),
+                    did_you_mean(
+                        node.target,
+                        self.spec.blocks,
+                        "define it under `blocks:` or include a file that does",
+                    ),
+                )
                 continue
             if depth >= MAX_BLOCK_DEPTH:
-                self.error("block-cycle", f"block '{block.name}' nests more than "
-                           f"{MAX_BLOCK_DEPTH} levels deep", node.target_loc,
-                           hint="a block probably uses itself, directly or through another")
+                self.error(
+                    "block-cycle",
+                    f"block '{block.name}' nests more than {MAX_BLOCK_DEPTH} levels deep",
+                    node.target_loc,
+                    hint="a block probably uses itself, directly or through another",
+                )
                 continue
             for new_name, new_node in self.instantiate(node, block, depth).items():
                 if new_name in result or new_name in nodes or new_name in self.model.inputs:
-                    self.error("duplicate-name", f"block node '{name}' makes a node named "
-                               f"'{new_name}', which already exists", node.loc,
-                               self.model.key_path("layers", name), "rename the block node or the other node")
+                    self.error(
+                        "duplicate-name",
+                        f"block node '{name}' makes a node named "
+                        f"'{new_name}', which already exists",
+                        node.loc,
+                        self.model.key_path("layers", name),
+                        "rename the block node or the other node",
+                    )
                     continue
                 result[new_name] = new_node
         return result
@@ -67,14 +81,23 @@ class _Expander:
         if args is None:
             return {}
         if node.repeat > 1 and (len(block.inputs) != 1 or len(block.outputs) != 1):
-            self.error("block-repeat", f"block '{block.name}' has {len(block.inputs)} inputs and "
-                       f"{len(block.outputs)} outputs; `repeat` needs exactly one of each",
-                       node.loc, self.model.key_path("layers", node.name, "repeat"))  # fmt: skip
+            self.error(
+                "block-repeat",
+                f"block '{block.name}' has {len(block.inputs)} inputs and "
+                f"{len(block.outputs)} outputs; `repeat` needs exactly one of each",
+                node.loc,
+                self.model.key_path("layers", node.name, "repeat"),
+            )
             return {}
         if len(node.inputs) != len(block.inputs):
-            self.error("block-inputs", f"block '{block.name}' takes {len(block.inputs)} "
-                       f"input(s) ({', '.join(block.inputs)}), node '{node.name}' gives "
-                       f"{len(node.inputs)}", node.loc, self.model.key_path("layers", node.name, "from"))  # fmt: skip
+            self.error(
+                "block-inputs",
+                f"block '{block.name}' takes {len(block.inputs)} "
+                f"input(s) ({', '.join(block.inputs)}), node '{node.name}' gives "
+                f"{len(node.inputs)}",
+                node.loc,
+                self.model.key_path("layers", node.name, "from"),
+            )
             return {}
         feeds = dict(zip(block.inputs, node.inputs, strict=True))
         made: dict[str, NodeSpec] = {}
@@ -91,14 +114,7 @@ class _Expander:
             renamed.update(self._inner_aliases(inner, prefix))
 
             def rename(ref: Ref, feeds=feeds, renamed=renamed) -> Ref | None:
-                if ref.node in feeds and ref.output is None:
-                    return feeds[ref.node]
-                if ref.node in renamed:
-                    return Ref(renamed[ref.node], ref.output, ref.loc)
-                self.error("undefined-ref", f"block '{block.name}' refers to '{ref}', which is "
-                           "neither one of its inputs nor one of its layers", ref.loc,
-                           hint=did_you_mean(ref.node, [*block.inputs, *inner]))  # fmt: skip
-                return None
+                return self._rename(ref, feeds, renamed, block)
 
             for inner_name, inner_node in inner.items():
                 inner_node.name = prefix + inner_name
@@ -111,6 +127,23 @@ class _Expander:
             feeds = {block.inputs[0]: outputs[0]} if outputs and node.repeat > 1 else feeds
         self.model.aliases[node.name] = outputs
         return made
+
+    def _rename(
+        self, ref: Ref, feeds: dict[str, Ref], renamed: dict[str, str], block: BlockSpec
+    ) -> Ref | None:
+        """A ref inside a block instance -> the ref in the model it is expanded into."""
+        if ref.node in feeds and ref.output is None:
+            return feeds[ref.node]
+        if ref.node in renamed:
+            return Ref(renamed[ref.node], ref.output, ref.loc)
+        self.error(
+            "undefined-ref",
+            f"block '{block.name}' refers to '{ref}', which is "
+            "neither one of its inputs nor one of its layers",
+            ref.loc,
+            hint=did_you_mean(ref.node, [*block.inputs, *renamed]),
+        )
+        return None
 
     def _inner_aliases(self, inner: dict[str, NodeSpec], prefix: str) -> dict[str, str]:
         # Nested block nodes were replaced by their layers; their names live on
@@ -132,18 +165,29 @@ class _Expander:
         for key in args:
             if key not in known:
                 ok = False
-                self.error("unknown-arg", f"block '{block.name}' has no param '{key}'",
-                           args.key_loc(key), self.model.key_path("layers", node.name, "args", key),
-                           did_you_mean(key, known, "the block takes no params")
-                           if known else "the block takes no params")  # fmt: skip
+                self.error(
+                    "unknown-arg",
+                    f"block '{block.name}' has no param '{key}'",
+                    args.key_loc(key),
+                    self.model.key_path("layers", node.name, "args", key),
+                    did_you_mean(key, known, "the block takes no params")
+                    if known
+                    else "the block takes no params",
+                )
         for key in sorted(block.required_params - set(args)):
             ok = False
-            self.error("missing", f"block '{block.name}' needs the argument '{key}'", node.loc,
-                       self.model.key_path("layers", node.name, "args"), f"add `args: {{{key}: ...}}`")
+            self.error(
+                "missing",
+                f"block '{block.name}' needs the argument '{key}'",
+                node.loc,
+                self.model.key_path("layers", node.name, "args"),
+                f"add `args: {{{key}: ...}}`",
+            )
         return {**block.params, **args} if ok else None
 
-    def substitute(self, value: Any, params: dict[str, Any], block: BlockSpec,
-                   loc: Location | None = None) -> Any:  # fmt: skip
+    def substitute(
+        self, value: Any, params: dict[str, Any], block: BlockSpec, loc: Location | None = None
+    ) -> Any:
         """A deep copy of `value` with `${param}` replaced, locations kept."""
         if isinstance(value, YamlMap):
             out = YamlMap(loc=value.loc)
@@ -167,9 +211,12 @@ class _Expander:
         names = _PARAM.findall(text)
         for name in names:
             if name not in params:
-                self.error("unknown-param", f"block '{block.name}' uses '${{{name}}}' but has no "
-                           f"param '{name}'", loc,
-                           hint=did_you_mean(name, [*params], "declare it under `params:`"))
+                self.error(
+                    "unknown-param",
+                    f"block '{block.name}' uses '${{{name}}}' but has no param '{name}'",
+                    loc,
+                    hint=did_you_mean(name, [*params], "declare it under `params:`"),
+                )
                 return text
         if whole:
             return copy.deepcopy(params[whole.group(1)])

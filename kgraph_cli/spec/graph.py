@@ -44,23 +44,38 @@ def check_model_graph(spec: Spec, model: ModelSpec) -> tuple[ModelGraph, list[Di
         target = resolve(model, ref)
         if target is None:
             if ref.node in model.aliases:
-                problems.append(Diagnostic(
-                    "undefined-ref", f"block node '{ref.node}' has {len(model.aliases[ref.node])} "
-                    f"outputs; '{ref}' names none of them", ref.loc, path,
-                    f"use {ref.node}.0 .. {ref.node}.{len(model.aliases[ref.node]) - 1}"))
+                problems.append(
+                    Diagnostic(
+                        "undefined-ref",
+                        f"block node '{ref.node}' has {len(model.aliases[ref.node])} "
+                        f"outputs; '{ref}' names none of them",
+                        ref.loc,
+                        path,
+                        f"use {ref.node}.0 .. {ref.node}.{len(model.aliases[ref.node]) - 1}",
+                    )
+                )
             else:
                 what = "node or input" if ref.node not in spec.models else "node (it is a model)"
-                problems.append(Diagnostic(
-                    "undefined-ref", f"'{ref.node}' is not a {what} of model '{model.name}'",
-                    ref.loc, path, did_you_mean(ref.node, names,
-                                                f"defined names: {', '.join(names) or 'none'}")
-                    if ref.node not in spec.models
-                    else f"call it with a node `{{model: {ref.node}, from: ...}}`"))
-        return target  # fmt: skip
+                problems.append(
+                    Diagnostic(
+                        "undefined-ref",
+                        f"'{ref.node}' is not a {what} of model '{model.name}'",
+                        ref.loc,
+                        path,
+                        did_you_mean(
+                            ref.node, names, f"defined names: {', '.join(names) or 'none'}"
+                        )
+                        if ref.node not in spec.models
+                        else f"call it with a node `{{model: {ref.node}, from: ...}}`",
+                    )
+                )
+        return target
 
     for name, node in model.nodes.items():
         graph.edges[name] = [
-            r for ref in node.inputs if (r := lookup(ref, model.key_path("layers", name, "from"))) is not None
+            r
+            for ref in node.inputs
+            if (r := lookup(ref, model.key_path("layers", name, "from"))) is not None
         ]
         if node.kind is NodeKind.SHARE:
             _check_share(model, node, problems)
@@ -68,10 +83,16 @@ def check_model_graph(spec: Spec, model: ModelSpec) -> tuple[ModelGraph, list[Di
     seen_outputs: dict[str, Location] = {}
     for output in model.outputs:
         if output.name in seen_outputs:
-            problems.append(Diagnostic("duplicate-name", f"output name '{output.name}' is used "
-                                       "twice", output.ref.loc, model.key_path("outputs"),
-                                       "give each output its own name (outputs: {name: ref})",
-                                       related=((seen_outputs[output.name], "first use"),)))
+            problems.append(
+                Diagnostic(
+                    "duplicate-name",
+                    f"output name '{output.name}' is used twice",
+                    output.ref.loc,
+                    model.key_path("outputs"),
+                    "give each output its own name (outputs: {name: ref})",
+                    related=((seen_outputs[output.name], "first use"),),
+                )
+            )
         seen_outputs[output.name] = output.ref.loc
         if (target := lookup(output.ref, model.key_path("outputs"))) is not None:
             resolved_outputs.append(target)
@@ -85,17 +106,24 @@ def check_model_graph(spec: Spec, model: ModelSpec) -> tuple[ModelGraph, list[Di
 def _check_share(model: ModelSpec, node: NodeSpec, problems: list[Diagnostic]) -> None:
     owner = model.nodes.get(node.target)
     if owner is None:
-        problems.append(Diagnostic(
-            "undefined-ref", f"node '{node.name}' shares the layer of '{node.target}', which is "
-            f"not a node of model '{model.name}'", node.target_loc, model.key_path("layers", node.name, "share"),
-            did_you_mean(node.target, model.nodes)))  # fmt: skip
+        problems.append(
+            Diagnostic(
+                "undefined-ref",
+                f"node '{node.name}' shares the layer of '{node.target}', which is "
+                f"not a node of model '{model.name}'",
+                node.target_loc,
+                model.key_path("layers", node.name, "share"),
+                did_you_mean(node.target, model.nodes),
+            )
+        )
     elif owner.kind is NodeKind.SHARE:
         node.target = owner.target  # share the original layer, not the sharer
         _check_share(model, node, problems)
 
 
-def _topological_order(model: ModelSpec, edges: dict[str, list[Ref]]
-                       ) -> tuple[list[str], list[Diagnostic]]:  # fmt: skip
+def _topological_order(
+    model: ModelSpec, edges: dict[str, list[Ref]]
+) -> tuple[list[str], list[Diagnostic]]:
     """Depth-first order; every cycle is reported once, as a path."""
     order: list[str] = []
     state: dict[str, int] = {}  # 1 visiting, 2 done
@@ -116,7 +144,7 @@ def _topological_order(model: ModelSpec, edges: dict[str, list[Ref]]
                 stack[-1] = (name, index + 1)
                 dep = deps[index]
                 if state.get(dep) == 1:
-                    cycle = path[path.index(dep):] + [dep]
+                    cycle = path[path.index(dep) :] + [dep]
                     key = frozenset(cycle)
                     if key not in reported:
                         reported.add(key)
@@ -150,8 +178,7 @@ def _cycle_diagnostic(model: ModelSpec, cycle: list[str]) -> Diagnostic:
     )
 
 
-def _unused(model: ModelSpec, edges: dict[str, list[Ref]],
-            outputs: list[Ref]) -> list[Diagnostic]:  # fmt: skip
+def _unused(model: ModelSpec, edges: dict[str, list[Ref]], outputs: list[Ref]) -> list[Diagnostic]:
     used: set[str] = set()
     frontier = [r.node for r in outputs]
     shared_owners = {n.target for n in model.nodes.values() if n.kind is NodeKind.SHARE}
@@ -169,16 +196,28 @@ def _unused(model: ModelSpec, edges: dict[str, list[Ref]],
             n.target == name and n.name in used for n in model.nodes.values()
         ):
             continue
-        problems.append(Diagnostic(
-            "unused", f"node '{name}' does not lead to any output of model '{model.name}'",
-            node.loc, model.key_path("layers", name), "add it to `outputs`, or remove it",
-            Severity.WARNING))  # fmt: skip
+        problems.append(
+            Diagnostic(
+                "unused",
+                f"node '{name}' does not lead to any output of model '{model.name}'",
+                node.loc,
+                model.key_path("layers", name),
+                "add it to `outputs`, or remove it",
+                Severity.WARNING,
+            )
+        )
     for name, spec_input in model.inputs.items():
         if name not in used:
-            problems.append(Diagnostic(
-                "unused", f"input '{name}' is not used by any output of model '{model.name}'",
-                spec_input.loc, model.key_path("inputs", name), "connect it to a node, or remove it",
-                Severity.WARNING))  # fmt: skip
+            problems.append(
+                Diagnostic(
+                    "unused",
+                    f"input '{name}' is not used by any output of model '{model.name}'",
+                    spec_input.loc,
+                    model.key_path("inputs", name),
+                    "connect it to a node, or remove it",
+                    Severity.WARNING,
+                )
+            )
     return problems
 
 

@@ -14,9 +14,9 @@ from kgraph_cli.spec.parse import SpecParser
 MAX_INCLUDE_DEPTH = 32
 
 
-def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> tuple[
-    Spec, list[Diagnostic]
-]:  # fmt: skip
+def load_spec(
+    path: str | Path, overrides: list[str] | tuple[str, ...] = ()
+) -> tuple[Spec, list[Diagnostic]]:
     """Load a spec with its includes and expanded blocks.
 
     Returns the spec and its diagnostics; raises SpecError when a problem
@@ -28,8 +28,9 @@ def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> 
     return spec, diagnostics
 
 
-def _load_file(path: Path, display: str, overrides: list[str], diagnostics: list[Diagnostic],
-               stack: list[Path]) -> Spec:  # fmt: skip
+def _load_file(
+    path: Path, display: str, overrides: list[str], diagnostics: list[Diagnostic], stack: list[Path]
+) -> Spec:
     data = load_yaml_file(path, display)
     if overrides:
         apply_overrides(data, overrides)
@@ -37,26 +38,41 @@ def _load_file(path: Path, display: str, overrides: list[str], diagnostics: list
     spec = parser.parse_spec(data)
     diagnostics += parser.diagnostics
     for include, loc in _include_paths(data, parser):
-        target = (path.parent / include)
+        target = path.parent / include
         shown = str(Path(display).parent / include)
         resolved = target.resolve()
         if resolved in stack or resolved == path.resolve():
-            diagnostics.append(Diagnostic("include-cycle", f"'{include}' includes this file "
-                                          "again (include cycle)", loc, "include",
-                                          "remove one of the includes"))  # fmt: skip
+            diagnostics.append(
+                Diagnostic(
+                    "include-cycle",
+                    f"'{include}' includes this file again (include cycle)",
+                    loc,
+                    "include",
+                    "remove one of the includes",
+                )
+            )
             continue
         if len(stack) >= MAX_INCLUDE_DEPTH:
-            diagnostics.append(Diagnostic("include-cycle", "includes nest too deeply", loc,
-                                          "include"))  # fmt: skip
+            diagnostics.append(
+                Diagnostic("include-cycle", "includes nest too deeply", loc, "include")
+            )
             continue
         try:
             included = _load_file(target, shown, [], diagnostics, [*stack, path.resolve()])
         except SpecError as exc:
-            if any(d.code == "file" and d.location and d.location.file == shown
-                   for d in exc.diagnostics):  # fmt: skip
-                diagnostics.append(Diagnostic("include", f"cannot include '{include}': "
-                                              f"{exc.diagnostics[0].message}", loc, "include",
-                                              "paths are relative to the including file"))
+            if any(
+                d.code == "file" and d.location and d.location.file == shown
+                for d in exc.diagnostics
+            ):
+                diagnostics.append(
+                    Diagnostic(
+                        "include",
+                        f"cannot include '{include}': {exc.diagnostics[0].message}",
+                        loc,
+                        "include",
+                        "paths are relative to the including file",
+                    )
+                )
             else:
                 diagnostics += exc.diagnostics
             continue
@@ -72,19 +88,28 @@ def _include_paths(data: YamlMap, parser: SpecParser) -> list[tuple[str, object]
         return [(value, data.value_loc("include"))]
     if isinstance(value, YamlList) and all(isinstance(v, str) for v in value):
         return [(v, value.item_loc(i)) for i, v in enumerate(value)]
-    parser.type_error(data, "include", "include", "include must be a path or a list of paths",
-                      value)  # fmt: skip
+    parser.type_error(
+        data, "include", "include", "include must be a path or a list of paths", value
+    )
     return []
 
 
 def _merge(spec: Spec, included: Spec, diagnostics: list[Diagnostic]) -> None:
     """Bring an included file's models and blocks into `spec`."""
-    for kind, mine, theirs in (("model", spec.models, included.models),
-                               ("block", spec.blocks, included.blocks)):  # fmt: skip
+    for kind, mine, theirs in (
+        ("model", spec.models, included.models),
+        ("block", spec.blocks, included.blocks),
+    ):
         for name, item in theirs.items():
             if name in mine:
-                diagnostics.append(Diagnostic(
-                    "duplicate-name", f"{kind} '{name}' is defined in two files", item.loc,
-                    hint="rename one of them", related=((mine[name].loc, "other definition"),)))
+                diagnostics.append(
+                    Diagnostic(
+                        "duplicate-name",
+                        f"{kind} '{name}' is defined in two files",
+                        item.loc,
+                        hint="rename one of them",
+                        related=((mine[name].loc, "other definition"),),
+                    )
+                )
                 continue
             mine[name] = item

@@ -222,7 +222,14 @@ def parse_yaml(text: str, file: str) -> YamlMap:
     """Parse one YAML document that must be a mapping; raise SpecError otherwise."""
     if not text.strip():
         raise SpecError(
-            [Diagnostic("empty", "the file is empty", Location(file, 1, 1), hint="start with `kgraph: 1`")]
+            [
+                Diagnostic(
+                    "empty",
+                    "the file is empty",
+                    Location(file, 1, 1),
+                    hint="start with `kgraph: 1`",
+                )
+            ]
         )
     try:
         root = yaml.compose(text, Loader=_Composer)
@@ -237,24 +244,41 @@ def parse_yaml(text: str, file: str) -> YamlMap:
         raise SpecError([Diagnostic("yaml", f"YAML error: {exc}", Location(file))]) from None
     if root is None:
         raise SpecError(
-            [Diagnostic("empty", "the file has no content, only comments", Location(file, 1, 1),
-                        hint="start with `kgraph: 1`")]
+            [
+                Diagnostic(
+                    "empty",
+                    "the file has no content, only comments",
+                    Location(file, 1, 1),
+                    hint="start with `kgraph: 1`",
+                )
+            ]
         )
     converter = _Converter(file)
     try:
         data = converter.convert(root, "")
     except _TooLarge as exc:
         raise SpecError(
-            [Diagnostic("too-large", f"the document expands to more than {MAX_VALUES:,} values "
-                        "(alias bomb?)", _node_location(file, exc.node))]
+            [
+                Diagnostic(
+                    "too-large",
+                    f"the document expands to more than {MAX_VALUES:,} values (alias bomb?)",
+                    _node_location(file, exc.node),
+                )
+            ]
         ) from None
     if converter.diagnostics:
         raise SpecError(converter.diagnostics)
     if not isinstance(data, YamlMap):
         raise SpecError(
-            [Diagnostic("not-a-mapping", f"a spec must be a mapping of keys, got a "
-                        f"{type(data).__name__ if not isinstance(data, list) else 'list'}",
-                        _node_location(file, root), hint="start with `kgraph: 1`")]
+            [
+                Diagnostic(
+                    "not-a-mapping",
+                    f"a spec must be a mapping of keys, got a "
+                    f"{type(data).__name__ if not isinstance(data, list) else 'list'}",
+                    _node_location(file, root),
+                    hint="start with `kgraph: 1`",
+                )
+            ]
         )
     return data
 
@@ -265,18 +289,28 @@ def read_text(path: Path, display: str | None = None) -> str:
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
-            raise SpecError([Diagnostic("too-large", f"the file is {size:,} bytes; specs are "
-                             f"limited to {MAX_FILE_BYTES:,}", Location(file))])
+            raise SpecError(
+                [
+                    Diagnostic(
+                        "too-large",
+                        f"the file is {size:,} bytes; specs are limited to {MAX_FILE_BYTES:,}",
+                        Location(file),
+                    )
+                ]
+            )
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise SpecError([Diagnostic("file", "no such file", Location(file),
-                                    hint="check the path")]) from None
+        raise SpecError(
+            [Diagnostic("file", "no such file", Location(file), hint="check the path")]
+        ) from None
     except IsADirectoryError:
-        raise SpecError([Diagnostic("file", "is a directory, not a spec file",
-                                    Location(file))]) from None
+        raise SpecError(
+            [Diagnostic("file", "is a directory, not a spec file", Location(file))]
+        ) from None
     except OSError as exc:
-        raise SpecError([Diagnostic("file", f"cannot read: {exc.strerror}",
-                                    Location(file))]) from None
+        raise SpecError(
+            [Diagnostic("file", f"cannot read: {exc.strerror}", Location(file))]
+        ) from None
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -284,9 +318,14 @@ def read_text(path: Path, display: str | None = None) -> str:
         line = before.count(b"\n") + 1
         col = exc.start - (before.rfind(b"\n") + 1) + 1
         raise SpecError(
-            [Diagnostic("encoding", f"the file is not UTF-8 (byte 0x{raw[exc.start]:02x} "
-                        f"at offset {exc.start})", Location(file, line, col),
-                        hint="save the file as UTF-8")]
+            [
+                Diagnostic(
+                    "encoding",
+                    f"the file is not UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})",
+                    Location(file, line, col),
+                    hint="save the file as UTF-8",
+                )
+            ]
         ) from None
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from kgraph_cli.errors import Location
@@ -12,13 +12,26 @@ from kgraph_cli.errors import Location
 SPEC_VERSION = 1
 NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 DTYPES = (
-    "float16", "bfloat16", "float32", "float64",
-    "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-    "bool", "string", "complex64", "complex128",
-)  # fmt: skip
+    "float16",
+    "bfloat16",
+    "float32",
+    "float64",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "bool",
+    "string",
+    "complex64",
+    "complex128",
+)
 
 
-class NodeKind(str, Enum):
+class NodeKind(StrEnum):
     LAYER = "type"  # a new Keras layer
     SHARE = "share"  # call another node's layer again (shared weights)
     MODEL = "model"  # a fresh instance of a model from this spec

@@ -23,8 +23,14 @@ def apply_overrides(data: YamlMap, overrides: list[str]) -> None:
         path, eq, raw_value = text.partition("=")
         loc = Location(OVERRIDE_FILE, line, 1, max(len(path), 1))
         if not eq or not path.strip():
-            problems.append(Diagnostic("override", f"expected KEY.PATH=VALUE, got '{text}'", loc,
-                                       hint="e.g. --set train.fit.epochs=5"))  # fmt: skip
+            problems.append(
+                Diagnostic(
+                    "override",
+                    f"expected KEY.PATH=VALUE, got '{text}'",
+                    loc,
+                    hint="e.g. --set train.fit.epochs=5",
+                )
+            )
             continue
         value_loc = Location(OVERRIDE_FILE, line, len(path) + 2, max(len(raw_value), 1))
         try:
@@ -45,8 +51,16 @@ def _parse_value(raw: str, loc: Location) -> Any:
     try:
         wrapped = parse_yaml(f"value: {raw}", OVERRIDE_FILE)
     except SpecError:
-        raise SpecError([Diagnostic("override", f"cannot parse the value '{raw}'", loc,
-                                    hint="quote strings that contain ':' or '#'")]) from None
+        raise SpecError(
+            [
+                Diagnostic(
+                    "override",
+                    f"cannot parse the value '{raw}'",
+                    loc,
+                    hint="quote strings that contain ':' or '#'",
+                )
+            ]
+        ) from None
     value = wrapped["value"]
     _relocate(value, loc)
     return value
@@ -67,16 +81,20 @@ def _relocate(value: Any, loc: Location) -> None:
             _relocate(item, loc)
 
 
-def _set(data: YamlMap, keys: list[str], value: Any, loc: Location,
-         value_loc: Location) -> Diagnostic | None:  # fmt: skip
+def _set(
+    data: YamlMap, keys: list[str], value: Any, loc: Location, value_loc: Location
+) -> Diagnostic | None:
     node: Any = data
     for depth, key in enumerate(keys):
         last = depth == len(keys) - 1
         where = ".".join(keys[: depth + 1])
         if isinstance(node, YamlList):
             if not key.lstrip("-").isdigit() or not -len(node) <= int(key) < len(node):
-                return Diagnostic("override", f"'{where}': index {key} is out of range for a "
-                                  f"list of {len(node)}", loc)  # fmt: skip
+                return Diagnostic(
+                    "override",
+                    f"'{where}': index {key} is out of range for a list of {len(node)}",
+                    loc,
+                )
             index = int(key)
             if last:
                 node[index] = value
@@ -85,9 +103,12 @@ def _set(data: YamlMap, keys: list[str], value: Any, loc: Location,
                 node = node[index]
             continue
         if not isinstance(node, YamlMap):
-            return Diagnostic("override", f"'{where}': cannot set a key inside a "
-                              f"{type(node).__name__} value", loc,
-                              hint=f"'{'.'.join(keys[:depth])}' is not a mapping")  # fmt: skip
+            return Diagnostic(
+                "override",
+                f"'{where}': cannot set a key inside a {type(node).__name__} value",
+                loc,
+                hint=f"'{'.'.join(keys[:depth])}' is not a mapping",
+            )
         if last:
             node[key] = value
             node.key_locs[key] = loc
@@ -99,4 +120,3 @@ def _set(data: YamlMap, keys: list[str], value: Any, loc: Location,
                 node.value_locs[key] = loc
             node = node[key]
     return None
-

@@ -88,8 +88,9 @@ class SpecParser:
         self.diagnostics: list[Diagnostic] = []
 
     # -- reporting ------------------------------------------------------
-    def error(self, code: str, message: str, loc: Location, path: str, hint: str = "",
-              related: tuple = ()) -> None:  # fmt: skip
+    def error(
+        self, code: str, message: str, loc: Location, path: str, hint: str = "", related: tuple = ()
+    ) -> None:
         self.diagnostics.append(Diagnostic(code, message, loc, path, hint, related=related))
 
     def warn(self, code: str, message: str, loc: Location, path: str, hint: str = "") -> None:
@@ -143,8 +144,13 @@ class SpecParser:
             self.type_error(parent, key, path, "a reference must be a node or input name", value)
             return None
         if not REF_PATTERN.match(value):
-            self.error("ref", f"invalid reference '{value}'", loc, path,
-                       "write a node name, or name.N / name.output for one of several outputs")
+            self.error(
+                "ref",
+                f"invalid reference '{value}'",
+                loc,
+                path,
+                "write a node name, or name.N / name.output for one of several outputs",
+            )
             return None
         return Ref.parse(value, loc)
 
@@ -157,19 +163,24 @@ class SpecParser:
         description = self._string(data, "description", "", "")
         models: dict[str, ModelSpec] = {}
         if any(k in data for k in ("inputs", "layers", "outputs")):
-            if self.name_ok(name, data.value_loc("name") if "name" in data else data.loc,
-                            "name", "model"):  # fmt: skip
+            if self.name_ok(
+                name, data.value_loc("name") if "name" in data else data.loc, "name", "model"
+            ):
                 models[name] = self.parse_model(name, data, "", data.loc, top_level=True)
         if "models" in data and (section := self.mapping(data, "models", "models", "models")):
-            for model_name, body in section.items():
+            for model_name, _body in section.items():
                 path = f"models.{model_name}"
                 if not self.name_ok(model_name, section.key_loc(model_name), path, "model"):
                     continue
                 if model_name in models:
-                    self.error("duplicate-name", f"model '{model_name}' is defined twice: "
-                               "by the top-level graph (its `name`) and in models",
-                               section.key_loc(model_name), path,
-                               "rename one of them")  # fmt: skip
+                    self.error(
+                        "duplicate-name",
+                        f"model '{model_name}' is defined twice: "
+                        "by the top-level graph (its `name`) and in models",
+                        section.key_loc(model_name),
+                        path,
+                        "rename one of them",
+                    )
                     continue
                 if body_map := self.mapping(section, model_name, path, "a model"):
                     models[model_name] = self.parse_model(
@@ -193,17 +204,28 @@ class SpecParser:
 
     def _version(self, data: YamlMap) -> int:
         if "kgraph" not in data:
-            self.error("missing", "missing the spec format version `kgraph`", data.loc, "kgraph",
-                       f"add `kgraph: {SPEC_VERSION}` as the first line")  # fmt: skip
+            self.error(
+                "missing",
+                "missing the spec format version `kgraph`",
+                data.loc,
+                "kgraph",
+                f"add `kgraph: {SPEC_VERSION}` as the first line",
+            )
             return SPEC_VERSION
         version = data["kgraph"]
         if not isinstance(version, int) or isinstance(version, bool):
-            self.type_error(data, "kgraph", "kgraph", "the spec version must be an integer", version)
+            self.type_error(
+                data, "kgraph", "kgraph", "the spec version must be an integer", version
+            )
             return SPEC_VERSION
         if version != SPEC_VERSION:
-            self.error("version", f"spec format version {version} is not supported",
-                       data.value_loc("kgraph"), "kgraph",
-                       f"this kgraph reads version {SPEC_VERSION}; upgrade kgraph for newer specs")
+            self.error(
+                "version",
+                f"spec format version {version} is not supported",
+                data.value_loc("kgraph"),
+                "kgraph",
+                f"this kgraph reads version {SPEC_VERSION}; upgrade kgraph for newer specs",
+            )
         return version
 
     def _string(self, data: YamlMap, key: str, path: str, default: str) -> str:
@@ -216,8 +238,9 @@ class SpecParser:
         return default
 
     # -- models ---------------------------------------------------------
-    def parse_model(self, name: str, data: YamlMap, path: str, loc: Location,
-                    top_level: bool = False) -> ModelSpec:  # fmt: skip
+    def parse_model(
+        self, name: str, data: YamlMap, path: str, loc: Location, top_level: bool = False
+    ) -> ModelSpec:
         if not top_level:
             self.check_keys(data, MODEL_KEYS, path, f"model '{name}'")
         description = "" if top_level else self._string(data, "description", path, "")
@@ -226,15 +249,25 @@ class SpecParser:
             return self._parse_view(model, data, path)
         for key in ("inputs", "outputs"):
             if key not in data:
-                self.error("missing", f"model '{name}' has no `{key}`", data.loc,
-                           _join(path, key), f"add `{key}:`" + (
-                               " (or `graph:` to build it over another model's layers)"
-                               if not top_level else ""))  # fmt: skip
-        if "inputs" in data and (section := self.mapping(data, "inputs", _join(path, "inputs"),
-                                                         "inputs")):  # fmt: skip
+                self.error(
+                    "missing",
+                    f"model '{name}' has no `{key}`",
+                    data.loc,
+                    _join(path, key),
+                    f"add `{key}:`"
+                    + (
+                        " (or `graph:` to build it over another model's layers)"
+                        if not top_level
+                        else ""
+                    ),
+                )
+        if "inputs" in data and (
+            section := self.mapping(data, "inputs", _join(path, "inputs"), "inputs")
+        ):
             model.inputs = self.parse_inputs(section, _join(path, "inputs"))
-        if "layers" in data and (section := self.mapping(data, "layers", _join(path, "layers"),
-                                                         "layers")):  # fmt: skip
+        if "layers" in data and (
+            section := self.mapping(data, "layers", _join(path, "layers"), "layers")
+        ):
             model.nodes = self.parse_nodes(section, _join(path, "layers"), model.inputs)
         if "outputs" in data:
             model.outputs = self.parse_outputs(data, _join(path, "outputs"))
@@ -243,26 +276,43 @@ class SpecParser:
     def _parse_view(self, model: ModelSpec, data: YamlMap, path: str) -> ModelSpec:
         graph = data["graph"]
         if not isinstance(graph, str):
-            self.type_error(data, "graph", _join(path, "graph"), "graph must be a model name", graph)
+            self.type_error(
+                data, "graph", _join(path, "graph"), "graph must be a model name", graph
+            )
         else:
             model.graph = graph
         if "layers" in data:
-            self.error("view-layers", f"model '{model.name}' is built over graph '{graph}' "
-                       "and cannot add layers", data.key_loc("layers"), _join(path, "layers"),
-                       "define the layers in the graph model, or drop `graph:`")  # fmt: skip
+            self.error(
+                "view-layers",
+                f"model '{model.name}' is built over graph '{graph}' and cannot add layers",
+                data.key_loc("layers"),
+                _join(path, "layers"),
+                "define the layers in the graph model, or drop `graph:`",
+            )
         if "inputs" in data:
             refs = data["inputs"]
             if isinstance(refs, YamlList):
                 model.view_inputs = [
-                    r for i in range(len(refs))
+                    r
+                    for i in range(len(refs))
                     if (r := self.ref(refs, i, f"{path}.inputs[{i}]")) is not None
-                ]  # fmt: skip
+                ]
             else:
-                self.type_error(data, "inputs", _join(path, "inputs"),
-                                "a view's inputs must be a list of refs into its graph", refs)
+                self.type_error(
+                    data,
+                    "inputs",
+                    _join(path, "inputs"),
+                    "a view's inputs must be a list of refs into its graph",
+                    refs,
+                )
         if "outputs" not in data:
-            self.error("missing", f"model '{model.name}' has no `outputs`", data.loc,
-                       _join(path, "outputs"), "name the graph nodes this model returns")
+            self.error(
+                "missing",
+                f"model '{model.name}' has no `outputs`",
+                data.loc,
+                _join(path, "outputs"),
+                "name the graph nodes this model returns",
+            )
         else:
             model.outputs = self.parse_outputs(data, _join(path, "outputs"))
         return model
@@ -278,27 +328,48 @@ class SpecParser:
                 body = YamlMap({"shape": body}, loc=body.loc)
                 body.value_locs["shape"] = body.loc
             if not isinstance(body, YamlMap):
-                self.type_error(section, name, ipath, "an input must be a mapping with `shape` "
-                                "(or a shape list)", body)  # fmt: skip
+                self.type_error(
+                    section,
+                    name,
+                    ipath,
+                    "an input must be a mapping with `shape` (or a shape list)",
+                    body,
+                )
                 continue
             self.check_keys(body, INPUT_KEYS, ipath, f"input '{name}'")
             shape = self._shape(body, ipath) if "shape" in body else None
             if "shape" not in body:
-                self.error("missing", f"input '{name}' has no `shape`", loc, f"{ipath}.shape",
-                           "e.g. `shape: [784]`; use null for a variable dimension")
+                self.error(
+                    "missing",
+                    f"input '{name}' has no `shape`",
+                    loc,
+                    f"{ipath}.shape",
+                    "e.g. `shape: [784]`; use null for a variable dimension",
+                )
             dtype = self._string(body, "dtype", ipath, "float32")
             if dtype not in DTYPES:
-                self.error("dtype", f"unknown dtype '{dtype}'", body.value_loc("dtype"),
-                           f"{ipath}.dtype", did_you_mean(dtype, DTYPES))
+                self.error(
+                    "dtype",
+                    f"unknown dtype '{dtype}'",
+                    body.value_loc("dtype"),
+                    f"{ipath}.dtype",
+                    did_you_mean(dtype, DTYPES),
+                )
             sparse = body.get("sparse", False)
             if not isinstance(sparse, bool):
-                self.type_error(body, "sparse", f"{ipath}.sparse", "sparse must be true or false",
-                                sparse)  # fmt: skip
+                self.type_error(
+                    body, "sparse", f"{ipath}.sparse", "sparse must be true or false", sparse
+                )
                 sparse = False
             batch_size = body.get("batch_size")
             if batch_size is not None and not _positive_int(batch_size):
-                self.type_error(body, "batch_size", f"{ipath}.batch_size",
-                                "batch_size must be a positive integer", batch_size)
+                self.type_error(
+                    body,
+                    "batch_size",
+                    f"{ipath}.batch_size",
+                    "batch_size must be a positive integer",
+                    batch_size,
+                )
                 batch_size = None
             inputs[name] = InputSpec(name, shape or (), dtype, loc, sparse, batch_size)
         return inputs
@@ -315,8 +386,13 @@ class SpecParser:
             if dim is None or _positive_int(dim):
                 dims.append(dim)
             else:
-                self.type_error(shape, i, f"{path}.shape[{i}]",
-                                "a dimension must be a positive integer or null", dim)
+                self.type_error(
+                    shape,
+                    i,
+                    f"{path}.shape[{i}]",
+                    "a dimension must be a positive integer or null",
+                    dim,
+                )
                 return None
         return tuple(dims)
 
@@ -329,13 +405,23 @@ class SpecParser:
             if not self.name_ok(name, loc, npath, "node"):
                 continue
             if name in inputs:
-                self.error("duplicate-name", f"node '{name}' has the same name as an input",
-                           loc, npath, "rename the node or the input",
-                           related=((inputs[name].loc, "the input"),))  # fmt: skip
+                self.error(
+                    "duplicate-name",
+                    f"node '{name}' has the same name as an input",
+                    loc,
+                    npath,
+                    "rename the node or the input",
+                    related=((inputs[name].loc, "the input"),),
+                )
                 continue
             if not isinstance(body, YamlMap):
-                self.type_error(section, name, npath, "a node must be a mapping such as "
-                                "{type: Dense, units: 8, from: x}", body)  # fmt: skip
+                self.type_error(
+                    section,
+                    name,
+                    npath,
+                    "a node must be a mapping such as {type: Dense, units: 8, from: x}",
+                    body,
+                )
                 continue
             node = self.parse_node(name, body, npath, loc)
             if node is not None:
@@ -345,34 +431,52 @@ class SpecParser:
     def parse_node(self, name: str, body: YamlMap, path: str, loc: Location) -> NodeSpec | None:
         kinds = [key for key in NODE_KIND_KEYS if key in body]
         if not kinds:
-            self.error("missing", f"node '{name}' says neither `type`, `share`, `model` "
-                       "nor `block`", loc, path,
-                       "add `type: <Keras layer>` (or share/model/block)")  # fmt: skip
+            self.error(
+                "missing",
+                f"node '{name}' says neither `type`, `share`, `model` nor `block`",
+                loc,
+                path,
+                "add `type: <Keras layer>` (or share/model/block)",
+            )
             return None
         if len(kinds) > 1:
-            self.error("conflict", f"node '{name}' has both `{kinds[0]}` and `{kinds[1]}`",
-                       body.key_loc(kinds[1]), f"{path}.{kinds[1]}",
-                       "a node is exactly one of: a layer (type), a shared layer (share), "
-                       "a model call (model) or a block")  # fmt: skip
+            self.error(
+                "conflict",
+                f"node '{name}' has both `{kinds[0]}` and `{kinds[1]}`",
+                body.key_loc(kinds[1]),
+                f"{path}.{kinds[1]}",
+                "a node is exactly one of: a layer (type), a shared layer (share), "
+                "a model call (model) or a block",
+            )
             return None
         kind = NODE_KIND_KEYS[kinds[0]]
         target = body[kind.value]
         if not isinstance(target, str):
-            self.type_error(body, kind.value, f"{path}.{kind.value}",
-                            f"`{kind.value}` must be a name", target)
+            self.type_error(
+                body, kind.value, f"{path}.{kind.value}", f"`{kind.value}` must be a name", target
+            )
             return None
         node = NodeSpec(name, kind, target, body.value_loc(kind.value), loc)
         if "from" not in body:
-            self.error("missing", f"node '{name}' has no `from`", loc, f"{path}.from",
-                       "say which input or node feeds it, e.g. `from: pixels`")
+            self.error(
+                "missing",
+                f"node '{name}' has no `from`",
+                loc,
+                f"{path}.from",
+                "say which input or node feeds it, e.g. `from: pixels`",
+            )
         else:
             self._node_inputs(node, body, f"{path}.from")
         if kind is NodeKind.LAYER:
             args = _submap(body, ("type", "from", "call"))
             node.layer = self.layer_spec(target, args, body, path, node.target_loc)
         else:
-            self.check_keys(body, {kind.value, *NODE_COMMON_KEYS, *NODE_EXTRA_KEYS[kind]},
-                            path, f"a `{kind.value}` node")  # fmt: skip
+            self.check_keys(
+                body,
+                {kind.value, *NODE_COMMON_KEYS, *NODE_EXTRA_KEYS[kind]},
+                path,
+                f"a `{kind.value}` node",
+            )
         if "call" in body and (call := self.mapping(body, "call", f"{path}.call", "call")):
             node.call_args = dict(call)
         if kind is NodeKind.MODEL:
@@ -384,16 +488,22 @@ class SpecParser:
                 if _positive_int(body["repeat"]):
                     node.repeat = body["repeat"]
                 else:
-                    self.type_error(body, "repeat", f"{path}.repeat",
-                                    "repeat must be a positive integer", body["repeat"])
+                    self.type_error(
+                        body,
+                        "repeat",
+                        f"{path}.repeat",
+                        "repeat must be a positive integer",
+                        body["repeat"],
+                    )
         return node
 
     def _trainable(self, body: YamlMap, path: str) -> bool | None:
         value = body.get("trainable")
         if value is None or isinstance(value, bool):
             return value
-        self.type_error(body, "trainable", f"{path}.trainable", "trainable must be true or false",
-                        value)  # fmt: skip
+        self.type_error(
+            body, "trainable", f"{path}.trainable", "trainable must be true or false", value
+        )
         return None
 
     def _node_inputs(self, node: NodeSpec, body: YamlMap, path: str) -> None:
@@ -401,10 +511,16 @@ class SpecParser:
         if isinstance(value, YamlList):
             node.input_form = "list"
             if not value:
-                self.error("type", "`from` is an empty list", body.value_loc("from"), path,
-                           "name at least one input or node")
-            node.inputs = [r for i in range(len(value))
-                           if (r := self.ref(value, i, f"{path}[{i}]"))]  # fmt: skip
+                self.error(
+                    "type",
+                    "`from` is an empty list",
+                    body.value_loc("from"),
+                    path,
+                    "name at least one input or node",
+                )
+            node.inputs = [
+                r for i in range(len(value)) if (r := self.ref(value, i, f"{path}[{i}]"))
+            ]
         elif isinstance(value, YamlMap):
             node.input_form = "keyword"
             for key in value:
@@ -414,8 +530,9 @@ class SpecParser:
         elif (r := self.ref(body, "from", path)) is not None:
             node.inputs = [r]
 
-    def layer_spec(self, type_name: str, args: YamlMap, parent: YamlMap, path: str,
-                   loc: Location) -> LayerSpec:  # fmt: skip
+    def layer_spec(
+        self, type_name: str, args: YamlMap, parent: YamlMap, path: str, loc: Location
+    ) -> LayerSpec:
         layer = LayerSpec(type_name, args, loc)
         for key in NESTED_LAYER_ARGUMENTS:
             if key not in args or not isinstance(args[key], YamlMap):
@@ -430,26 +547,37 @@ class SpecParser:
                         model_name, inner.value_loc("model"), self._trainable(inner, ipath)
                     )
                 else:
-                    self.type_error(inner, "model", f"{ipath}.model", "model must be a name",
-                                    model_name)  # fmt: skip
+                    self.type_error(
+                        inner, "model", f"{ipath}.model", "model must be a name", model_name
+                    )
             elif "type" in inner:
                 if isinstance(inner["type"], str):
                     if "from" in inner:
-                        self.error("unknown-key", f"a wrapped layer takes no `from` "
-                                   f"(the wrapper '{parent.get('type')}' feeds it)",
-                                   inner.key_loc("from"), f"{ipath}.from",
-                                   "move `from` to the wrapper node")  # fmt: skip
+                        self.error(
+                            "unknown-key",
+                            f"a wrapped layer takes no `from` "
+                            f"(the wrapper '{parent.get('type')}' feeds it)",
+                            inner.key_loc("from"),
+                            f"{ipath}.from",
+                            "move `from` to the wrapper node",
+                        )
                     inner_args = _submap(inner, ("type", "from"))
-                    sub = self.layer_spec(inner["type"], inner_args, inner, ipath,
-                                          inner.value_loc("type"))  # fmt: skip
+                    sub = self.layer_spec(
+                        inner["type"], inner_args, inner, ipath, inner.value_loc("type")
+                    )
                     layer.sublayers[key] = sub
                 else:
-                    self.type_error(inner, "type", f"{ipath}.type", "type must be a layer name",
-                                    inner["type"])  # fmt: skip
+                    self.type_error(
+                        inner, "type", f"{ipath}.type", "type must be a layer name", inner["type"]
+                    )
             else:
-                self.error("missing", f"`{key}` needs `type: <layer>` or `model: <name>`",
-                           parent.value_loc(key), ipath,
-                           "e.g. `layer: {type: LSTM, units: 32}`")  # fmt: skip
+                self.error(
+                    "missing",
+                    f"`{key}` needs `type: <layer>` or `model: <name>`",
+                    parent.value_loc(key),
+                    ipath,
+                    "e.g. `layer: {type: LSTM, units: 32}`",
+                )
         return layer
 
     def parse_outputs(self, data: YamlMap, path: str) -> list[OutputSpec]:
@@ -461,7 +589,9 @@ class SpecParser:
         if isinstance(value, YamlList):
             for i in range(len(value)):
                 if (r := self.ref(value, i, f"{path}[{i}]")) is not None:
-                    outputs.append(OutputSpec(r.node if r.output is None else f"{r.node}_{r.output}", r))
+                    outputs.append(
+                        OutputSpec(r.node if r.output is None else f"{r.node}_{r.output}", r)
+                    )
         elif isinstance(value, YamlMap):
             for name in value:
                 if self.name_ok(name, value.key_loc(name), f"{path}.{name}", "output") and (
@@ -469,12 +599,22 @@ class SpecParser:
                 ):
                     outputs.append(OutputSpec(name, r))
         else:
-            self.type_error(data, "outputs", path,
-                            "outputs must be a ref, a list of refs or a mapping name: ref", value)
+            self.type_error(
+                data,
+                "outputs",
+                path,
+                "outputs must be a ref, a list of refs or a mapping name: ref",
+                value,
+            )
             return outputs
         if not outputs and isinstance(value, (YamlList, YamlMap)):
-            self.error("missing", "outputs is empty", data.value_loc("outputs"), path,
-                       "name at least one node")
+            self.error(
+                "missing",
+                "outputs is empty",
+                data.value_loc("outputs"),
+                path,
+                "name at least one node",
+            )
         return outputs
 
     # -- blocks ---------------------------------------------------------
@@ -496,8 +636,13 @@ class SpecParser:
                 else:
                     params[pname] = default
         elif raw is not None:
-            self.type_error(data, "params", f"{path}.params",
-                            "params must be a mapping of defaults or a list of names", raw)
+            self.type_error(
+                data,
+                "params",
+                f"{path}.params",
+                "params must be a mapping of defaults or a list of names",
+                raw,
+            )
         inputs: list[str] = []
         raw_inputs = data.get("inputs")
         if isinstance(raw_inputs, str):
@@ -505,20 +650,32 @@ class SpecParser:
         if isinstance(raw_inputs, list) and all(isinstance(i, str) for i in raw_inputs):
             inputs = list(raw_inputs)
         else:
-            self.error("missing" if raw_inputs is None else "type",
-                       f"block '{name}' needs `inputs`: the names its layers use for what the "
-                       "block is fed", data.value_loc("inputs") if "inputs" in data else loc,
-                       f"{path}.inputs", "e.g. `inputs: [x]`")  # fmt: skip
+            self.error(
+                "missing" if raw_inputs is None else "type",
+                f"block '{name}' needs `inputs`: the names its layers use for what the "
+                "block is fed",
+                data.value_loc("inputs") if "inputs" in data else loc,
+                f"{path}.inputs",
+                "e.g. `inputs: [x]`",
+            )
         layers = data.get("layers")
         if not isinstance(layers, YamlMap):
-            self.error("missing" if layers is None else "type",
-                       f"block '{name}' needs `layers`, a mapping of nodes",
-                       data.value_loc("layers") if "layers" in data else loc, f"{path}.layers")
+            self.error(
+                "missing" if layers is None else "type",
+                f"block '{name}' needs `layers`, a mapping of nodes",
+                data.value_loc("layers") if "layers" in data else loc,
+                f"{path}.layers",
+            )
             layers = YamlMap(loc=loc)
         outputs: list[Ref] = []
         if "outputs" not in data:
-            self.error("missing", f"block '{name}' has no `outputs`", loc, f"{path}.outputs",
-                       "name the node the block returns")  # fmt: skip
+            self.error(
+                "missing",
+                f"block '{name}' has no `outputs`",
+                loc,
+                f"{path}.outputs",
+                "name the node the block returns",
+            )
         else:
             outputs = [o.ref for o in self.parse_outputs(data, f"{path}.outputs")]
         return BlockSpec(name, loc, params, required, inputs, layers, outputs)

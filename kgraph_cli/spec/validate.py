@@ -28,8 +28,11 @@ class ValidSpec:
     warnings: list[Diagnostic] = field(default_factory=list)
 
 
-def validate_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
-                  plugins: list[str] | tuple[str, ...] = ()) -> ValidSpec:  # fmt: skip
+def validate_spec(
+    path: str | Path,
+    overrides: list[str] | tuple[str, ...] = (),
+    plugins: list[str] | tuple[str, ...] = (),
+) -> ValidSpec:
     """Load and check a spec; raise SpecError with every problem found."""
     spec, diagnostics = load_spec(path, overrides)
     registry = LayerRegistry(plugins)
@@ -48,8 +51,9 @@ class _Checker:
         self.graphs: dict[str, ModelGraph] = {}
         self.model_order: list[str] = []
 
-    def error(self, code: str, message: str, loc: Location | None, path: str = "",
-              hint: str = "") -> None:  # fmt: skip
+    def error(
+        self, code: str, message: str, loc: Location | None, path: str = "", hint: str = ""
+    ) -> None:
         self.problems.append(Diagnostic(code, message, loc, path, hint))
 
     def run(self) -> list[Diagnostic]:
@@ -72,63 +76,98 @@ class _Checker:
     def check_default(self) -> None:
         spec = self.spec
         if not spec.models:
-            self.error("missing", "the spec defines no model", Location(spec.file, 1, 1),
-                       hint="add `inputs:`, `layers:` and `outputs:` (or a `models:` section)")
+            self.error(
+                "missing",
+                "the spec defines no model",
+                Location(spec.file, 1, 1),
+                hint="add `inputs:`, `layers:` and `outputs:` (or a `models:` section)",
+            )
             return
         if spec.default:
             if spec.default not in spec.models:
-                self.error("undefined-ref", f"default model '{spec.default}' is not defined",
-                           Location(spec.file), "default",
-                           did_you_mean(spec.default, spec.models))
+                self.error(
+                    "undefined-ref",
+                    f"default model '{spec.default}' is not defined",
+                    Location(spec.file),
+                    "default",
+                    did_you_mean(spec.default, spec.models),
+                )
             return
         if spec.name in spec.models:
             spec.default = spec.name
         elif len(spec.models) == 1:
             spec.default = next(iter(spec.models))
         else:
-            self.error("missing", f"the spec defines {len(spec.models)} models "
-                       f"({', '.join(spec.models)}) and no `default`", Location(spec.file, 1, 1),
-                       "default", "add `default: <model name>`")  # fmt: skip
+            self.error(
+                "missing",
+                f"the spec defines {len(spec.models)} models "
+                f"({', '.join(spec.models)}) and no `default`",
+                Location(spec.file, 1, 1),
+                "default",
+                "add `default: <model name>`",
+            )
 
     def check_view(self, view: ModelSpec) -> None:
         base = self.spec.models.get(view.graph or "")
         if base is None:
-            self.error("undefined-ref", f"model '{view.name}' is built over graph "
-                       f"'{view.graph}', which is not a model", view.loc,
-                       view.key_path("graph"), did_you_mean(view.graph or "", self.spec.models))
+            self.error(
+                "undefined-ref",
+                f"model '{view.name}' is built over graph '{view.graph}', which is not a model",
+                view.loc,
+                view.key_path("graph"),
+                did_you_mean(view.graph or "", self.spec.models),
+            )
             return
         if base.graph is not None:
-            self.error("view-of-view", f"model '{view.name}' is built over '{base.name}', "
-                       f"which is itself built over '{base.graph}'", view.loc,
-                       view.key_path("graph"), f"use `graph: {base.graph}`")  # fmt: skip
+            self.error(
+                "view-of-view",
+                f"model '{view.name}' is built over '{base.name}', "
+                f"which is itself built over '{base.graph}'",
+                view.loc,
+                view.key_path("graph"),
+                f"use `graph: {base.graph}`",
+            )
             return
         graph = self.graphs[base.name]
         inputs = view.view_inputs if view.view_inputs is not None else []
         for ref in inputs:
             if ref.node not in base.inputs:
-                self.error("view-input", f"'{ref}' is not an input of graph '{base.name}'",
-                           ref.loc, view.key_path("inputs"),
-                           did_you_mean(ref.node, base.inputs))
+                self.error(
+                    "view-input",
+                    f"'{ref}' is not an input of graph '{base.name}'",
+                    ref.loc,
+                    view.key_path("inputs"),
+                    did_you_mean(ref.node, base.inputs),
+                )
         outputs = []
         for output in view.outputs:
             target = resolve(base, output.ref)
             if target is None:
-                self.error("undefined-ref", f"'{output.ref}' is not a node of graph '{base.name}'",
-                           output.ref.loc, view.key_path("outputs"),
-                           did_you_mean(output.ref.node, [*base.nodes, *base.inputs]))
+                self.error(
+                    "undefined-ref",
+                    f"'{output.ref}' is not a node of graph '{base.name}'",
+                    output.ref.loc,
+                    view.key_path("outputs"),
+                    did_you_mean(output.ref.node, [*base.nodes, *base.inputs]),
+                )
             else:
                 outputs.append(target)
         needed = depends_on_inputs(graph, outputs)
         if view.view_inputs is None:
-            view.view_inputs = [r for r in (self._input_ref(base, n) for n in base.inputs
-                                            if n in needed) if r]  # fmt: skip
+            view.view_inputs = [
+                r for r in (self._input_ref(base, n) for n in base.inputs if n in needed) if r
+            ]
         else:
             given = {r.node for r in view.view_inputs}
             for missing in sorted(needed - given):
-                self.error("unreachable", f"the outputs of model '{view.name}' depend on input "
-                           f"'{missing}' of graph '{base.name}', which the model does not take",
-                           view.loc, view.key_path("inputs"),
-                           f"add '{missing}' to its inputs")  # fmt: skip
+                self.error(
+                    "unreachable",
+                    f"the outputs of model '{view.name}' depend on input "
+                    f"'{missing}' of graph '{base.name}', which the model does not take",
+                    view.loc,
+                    view.key_path("inputs"),
+                    f"add '{missing}' to its inputs",
+                )
 
     @staticmethod
     def _input_ref(base: ModelSpec, name: str) -> Ref:
@@ -137,26 +176,49 @@ class _Checker:
     def check_layer(self, layer: LayerSpec, path: str) -> None:
         info = self.registry.get(layer.type)
         if info is None:
-            self.error("unknown-layer", f"unknown layer type '{layer.type}'", layer.loc,
-                       f"{path}.type", self._layer_hint(layer.type))
+            self.error(
+                "unknown-layer",
+                f"unknown layer type '{layer.type}'",
+                layer.loc,
+                f"{path}.type",
+                self._layer_hint(layer.type),
+            )
             return
         for arg in layer.args:
             loc = _arg_loc(layer, arg)
             if arg == "name":
-                self.error("layer-arg", "layers are named by their node's key; `name` is not "
-                           "an argument here", loc, f"{path}.name",
-                           "rename the node instead")  # fmt: skip
+                self.error(
+                    "layer-arg",
+                    "layers are named by their node's key; `name` is not an argument here",
+                    loc,
+                    f"{path}.name",
+                    "rename the node instead",
+                )
             elif arg not in info.params:
-                self.error("unknown-arg", f"{layer.type} has no argument '{arg}'", loc,
-                           f"{path}.{arg}", did_you_mean(arg, info.params - {"name"}))
+                self.error(
+                    "unknown-arg",
+                    f"{layer.type} has no argument '{arg}'",
+                    loc,
+                    f"{path}.{arg}",
+                    did_you_mean(arg, info.params - {"name"}),
+                )
         for arg in sorted(info.required - set(layer.args)):
-            self.error("missing-arg", f"{layer.type} needs the argument '{arg}'", layer.loc,
-                       path, f"add `{arg}: ...`")
+            self.error(
+                "missing-arg",
+                f"{layer.type} needs the argument '{arg}'",
+                layer.loc,
+                path,
+                f"add `{arg}: ...`",
+            )
         for arg in ("layer", "backward_layer"):
             if arg in layer.args and arg not in layer.sublayers and arg in info.params:
-                self.error("type", f"`{arg}` must be a layer: {{type: ...}} or {{model: ...}}",
-                           _arg_loc(layer, arg), f"{path}.{arg}",
-                           f"e.g. `{arg}: {{type: LSTM, units: 32}}`")
+                self.error(
+                    "type",
+                    f"`{arg}` must be a layer: {{type: ...}} or {{model: ...}}",
+                    _arg_loc(layer, arg),
+                    f"{path}.{arg}",
+                    f"e.g. `{arg}: {{type: LSTM, units: 32}}`",
+                )
         for arg, sub in layer.sublayers.items():
             if isinstance(sub, LayerSpec):
                 self.check_layer(sub, f"{path}.{arg}")
@@ -166,18 +228,25 @@ class _Checker:
     def _layer_hint(self, name: str) -> str:
         module, dot, _ = name.rpartition(".")
         if dot and module not in self.registry.plugin_modules:
-            return (f"'{name}' looks like a plugin layer: load its module with "
-                    f"--plugin {module}.py (a spec alone never imports code)")
+            return (
+                f"'{name}' looks like a plugin layer: load its module with "
+                f"--plugin {module}.py (a spec alone never imports code)"
+            )
         if dot:
             plugin_names = [n for n in self.registry.names() if n.startswith(module + ".")]
-            return did_you_mean(name, plugin_names,
-                                f"plugin '{module}' defines no such layer class")
-        return did_you_mean(name, [n for n in self.registry.names() if "." not in n],
-                            "see https://keras.io/api/layers/ for layer names")
+            return did_you_mean(
+                name, plugin_names, f"plugin '{module}' defines no such layer class"
+            )
+        return did_you_mean(
+            name,
+            [n for n in self.registry.names() if "." not in n],
+            "see https://keras.io/api/layers/ for layer names",
+        )
 
     def _unknown_model(self, call: ModelCall, path: str) -> None:
-        hint = did_you_mean(call.model, self.spec.models,
-                            "define it under `models:` or include a file that does")
+        hint = did_you_mean(
+            call.model, self.spec.models, "define it under `models:` or include a file that does"
+        )
         self.error("undefined-ref", f"unknown model '{call.model}'", call.loc, path, hint)
 
     def _model_calls(self, model: ModelSpec) -> list[tuple[str, Location, str]]:
@@ -187,8 +256,9 @@ class _Checker:
             calls.append((model.graph, model.loc, model.key_path("graph")))
         for node in model.nodes.values():
             if node.kind is NodeKind.MODEL and node.model_call is not None:
-                calls.append((node.target, node.target_loc,
-                              model.key_path("layers", node.name, "model")))
+                calls.append(
+                    (node.target, node.target_loc, model.key_path("layers", node.name, "model"))
+                )
             stack = [node.layer] if node.layer else []
             while stack:
                 layer = stack.pop()
@@ -216,11 +286,15 @@ class _Checker:
             if state.get(name) == 2:
                 return
             if state.get(name) == 1:
-                cycle = trail[trail.index(name):] + [name]
+                cycle = trail[trail.index(name) :] + [name]
                 model = self.spec.models[name]
-                self.error("model-cycle", f"models call each other in a cycle: "
-                           f"{' -> '.join(cycle)}", model.loc, model.key_path(),
-                           "a model cannot contain itself")  # fmt: skip
+                self.error(
+                    "model-cycle",
+                    f"models call each other in a cycle: {' -> '.join(cycle)}",
+                    model.loc,
+                    model.key_path(),
+                    "a model cannot contain itself",
+                )
                 return
             state[name] = 1
             for called in uses[name]:

@@ -1,0 +1,298 @@
+"""The `kgraph` command: options in, one call, results out (rich or JSON).
+
+Heavy modules (TensorFlow, the builder) are imported inside the commands that
+need them, so `kgraph --help` and structural validation stay fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from kgraph_cli import __version__
+from kgraph_cli.errors import Diagnostic, KgraphError, SpecError, UsageError
+from kgraph_cli.spec.overrides import OVERRIDE_FILE, override_source
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="kgraph",
+    help="Define, validate, train and ship Keras models from YAML specs.",
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+SpecFile = Annotated[
+    Path,
+    typer.Argument(
+        exists=True, dir_okay=False, readable=True, show_default=False, help="A kgraph YAML spec."
+    ),
+]
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        "-s",
+        metavar="KEY.PATH=VALUE",
+        show_default=False,
+        help="Override a spec value before validation (repeatable), e.g. "
+        "--set layers.hidden1.units=128.",
+    ),
+]
+PluginOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--plugin",
+        "-p",
+        metavar="FILE.py|MODULE",
+        show_default=False,
+        help="Import custom layer classes; specs name them module.Class (repeatable).",
+    ),
+]
+ModelOption = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        "-m",
+        show_default=False,
+        help="Which model of the spec (default: the spec's `default`).",
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print only problems.")]
+DebugOption = Annotated[
+    bool, typer.Option("--debug", help="Show tracebacks and TensorFlow's own logs.")
+]
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"kgraph {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            "-V",
+            callback=_version_callback,
+            is_eager=True,
+            help="Show the version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Define, validate, train and ship Keras models from YAML specs.
+
+    Exit codes: 0 success, 1 invalid spec/data/model, 2 usage error, 130 interrupted.
+    """
+
+
+class Session:
+    """Per-command output and error policy (JSON or human, quiet, debug)."""
+
+    def __init__(
+        self, json_output: bool, quiet: bool, debug: bool, overrides: list[str] | None = None
+    ):
+        from kgraph_cli.console import SourceLines, make_console
+        from kgraph_cli.tf import quiet_tensorflow
+
+        quiet_tensorflow(debug)
+        self.json_output = json_output
+        self.quiet = quiet
+        self.debug = debug
+        self.out = make_console()
+        self.err = make_console(stderr=True)
+        self.sources = SourceLines({OVERRIDE_FILE: override_source(overrides or [])})
+
+    def report(self, diagnostics: list[Diagnostic]) -> None:
+        """Diagnostics to stderr (people) or as a JSON list on stdout (scripts)."""
+        from kgraph_cli.console import render_diagnostics
+
+        if self.json_output:
+            print_json([d.to_json() for d in diagnostics])
+        elif diagnostics:
+            render_diagnostics(self.err, diagnostics, self.sources)
+
+    def fail(self, message: str, hint: str = "") -> None:
+        if self.json_output:
+            print_json(
+                [{"severity": "error", "code": "error", "message": message, "hint": hint or None}]
+            )
+            return
+        self.err.print(f"[bold red]error:[/] {_escape(message)}")
+        if hint:
+            self.err.print(f"   [bold green]hint:[/] {_escape(hint)}")
+
+
+@contextmanager
+def session(
+    json_output: bool = False,
+    quiet: bool = False,
+    debug: bool = False,
+    overrides: list[str] | None = None,
+) -> Iterator[Session]:
+    """Run a command body; map kgraph errors to messages and exit codes."""
+    current = Session(json_output, quiet, debug, overrides)
+    try:
+        yield current
+    except SpecError as exc:
+        current.report(exc.diagnostics)
+        raise typer.Exit(exc.exit_code) from (exc if debug else None)
+    except KgraphError as exc:
+        if debug:
+            raise
+        current.fail(str(exc), getattr(exc, "hint", ""))
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        current.err.print("[bold red]interrupted[/]")
+        raise typer.Exit(130) from None
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def _check_model_name(valid: Any, name: str | None) -> str:
+    from kgraph_cli.suggest import did_you_mean
+
+    if name is None:
+        return valid.spec.default
+    if name not in valid.spec.models:
+        raise UsageError(f"the spec has no model '{name}'", did_you_mean(name, valid.spec.models))
+    return name
+
+
+def _validated(spec_file: Path, overrides: list[str] | None, plugins: list[str] | None) -> Any:
+    from kgraph_cli.spec.validate import validate_spec
+
+    return validate_spec(spec_file, overrides or [], plugins or [])
+
+
+@app.command()
+def validate(
+    specs: Annotated[
+        list[Path],
+        typer.Argument(
+            exists=True,
+            dir_okay=False,
+            readable=True,
+            show_default=False,
+            help="One or more spec files.",
+        ),
+    ],
+    no_build: Annotated[
+        bool,
+        typer.Option("--no-build", help="Structural checks only: no TensorFlow, no shape checks."),
+    ] = False,
+    overrides: SetOption = None,
+    plugins: PluginOption = None,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Check specs and report every problem with its file:line:col.
+
+    Without --no-build, every model is also built symbolically to find shape
+    and dtype errors. Exit code 0 when all specs are valid, 1 otherwise.
+    """
+    from kgraph_cli.check import check_spec_file
+
+    all_diagnostics: list[Diagnostic] = []
+    failed = False
+    with session(json_output, quiet, debug, overrides) as current:
+        for spec_file in specs:
+            result = check_spec_file(
+                spec_file, overrides or [], plugins or [], build=not no_build, debug=debug
+            )
+            all_diagnostics += result.diagnostics
+            failed |= not result.ok
+            if not json_output:
+                current.report(result.diagnostics)
+                if result.ok and not quiet:
+                    what = "structure valid" if no_build else "valid"
+                    models = ", ".join(result.models)
+                    current.out.print(
+                        f"[green]ok[/] {_escape(str(spec_file))}: {what} "
+                        f"({len(result.models)} model(s): {_escape(models)})"
+                    )
+        if json_output:
+            current.report(all_diagnostics)
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def summary(
+    spec_file: SpecFile,
+    model: ModelOption = None,
+    expand: Annotated[
+        bool, typer.Option("--expand", "-e", help="Show the layers of nested models.")
+    ] = False,
+    overrides: SetOption = None,
+    plugins: PluginOption = None,
+    json_output: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Show a model's layers, output shapes, connections and parameter counts."""
+    with session(json_output, False, debug, overrides) as current:
+        from kgraph_cli.build import ModelBuilder
+        from kgraph_cli.console import render_summary
+        from kgraph_cli.summary import summarize_model
+
+        valid = _validated(spec_file, overrides, plugins)
+        name = _check_model_name(valid, model)
+        keras_model = ModelBuilder(valid).build(name)
+        facts = summarize_model(keras_model, expand=expand)
+        if json_output:
+            print_json(facts.to_json())
+        else:
+            current.report(valid.warnings)
+            render_summary(current.out, facts)
+
+
+@app.command()
+def schema(
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write to this file instead of stdout."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Print the JSON Schema of the spec format (for editors' YAML support)."""
+    with session() as current:
+        from kgraph_cli.fileio import write_text_atomic
+        from kgraph_cli.spec.schema import spec_json_schema
+
+        text = json.dumps(spec_json_schema(), indent=2) + "\n"
+        if output is None:
+            sys.stdout.write(text)
+            return
+        write_text_atomic(output, text, force=force)
+        current.out.print(f"wrote {_escape(str(output))}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,149 @@
+"""Everything a person reads: diagnostics with excerpts and carets, tables.
+
+Output goes through rich, which honours NO_COLOR and plain (non-terminal)
+streams; machine-readable output is printed by the CLI as JSON instead.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from functools import lru_cache
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from kgraph_cli.errors import Diagnostic, Location, Severity
+from kgraph_cli.summary import LayerRow, ModelSummary
+
+_STYLES = {Severity.ERROR: "bold red", Severity.WARNING: "bold yellow"}
+
+
+def make_console(stderr: bool = False) -> Console:
+    # A stable width when not attached to a terminal keeps CI logs and tests
+    # readable; COLUMNS still wins when set.
+    width = None if os.environ.get("COLUMNS") else 120
+    return Console(stderr=stderr, highlight=False, soft_wrap=False, width=width)
+
+
+class SourceLines:
+    """Lines of the files diagnostics point into, read once, for excerpts."""
+
+    def __init__(self, extra: dict[str, str] | None = None):
+        self.extra = extra or {}
+
+    def line(self, file: str, number: int) -> str | None:
+        if file in self.extra:
+            lines = self.extra[file].splitlines()
+        else:
+            lines = _read_lines(file)
+        if 1 <= number <= len(lines):
+            return lines[number - 1]
+        return None
+
+
+@lru_cache(maxsize=64)
+def _read_lines(file: str) -> list[str]:
+    try:
+        return Path(file).read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return []
+
+
+def render_diagnostics(
+    console: Console, diagnostics: Iterable[Diagnostic], sources: SourceLines
+) -> None:
+    """Print each diagnostic as `file:line:col: error[code]: path: message`,
+    its source line with a caret, related places and the hint."""
+    diagnostics = list(diagnostics)
+    for diag in diagnostics:
+        head = Text()
+        if diag.location:
+            head.append(f"{diag.location}: ", style="bold")
+        head.append(f"{diag.severity.value}[{diag.code}]", style=_STYLES[diag.severity])
+        head.append(": ")
+        if diag.path:
+            head.append(f"{diag.path}: ", style="cyan")
+        head.append(diag.message)
+        console.print(head)
+        if diag.location:
+            _excerpt(console, diag.location, sources)
+        for loc, note in diag.related:
+            console.print(Text.assemble(("   note: ", "bold blue"), f"{loc}: {note}"))
+        if diag.hint:
+            console.print(Text.assemble(("   hint: ", "bold green"), diag.hint))
+    errors = sum(d.severity is Severity.ERROR for d in diagnostics)
+    warnings = len(diagnostics) - errors
+    parts = [
+        f"{n} {word}{'s' if n != 1 else ''}"
+        for n, word in ((errors, "error"), (warnings, "warning"))
+        if n
+    ]
+    if parts:
+        console.print(Text(", ".join(parts), style="bold red" if errors else "bold yellow"))
+
+
+def _excerpt(console: Console, loc: Location, sources: SourceLines) -> None:
+    if loc.line <= 0:
+        return
+    line = sources.line(loc.file, loc.line)
+    if line is None:
+        return
+    gutter = f"{loc.line:>5} | "
+    console.print(Text(gutter, style="dim") + Text(line.expandtabs(4)))
+    start = max(loc.col - 1, 0)
+    length = max(1, min(loc.length, max(len(line) - start, 1)))
+    console.print(
+        Text(" " * (len(gutter) - 2) + "| ", style="dim")
+        + Text(" " * start + "^" * length, style="bold red")
+    )
+
+
+def render_summary(console: Console, summary: ModelSummary) -> None:
+    """A Keras-like layer table with the parameter totals below it."""
+    table = Table(
+        title=f"Model: {escape(summary.name)}",
+        title_justify="left",
+        show_lines=False,
+        header_style="bold",
+    )
+    table.add_column("Layer (type)")
+    table.add_column("Output shape")
+    table.add_column("Param #", justify="right")
+    table.add_column("Connected to")
+    for row in summary.layers:
+        _add_rows(table, row, depth=0)
+    console.print(table)
+    for label, count, size in (
+        ("Total params", summary.total_params, summary.total_bytes),
+        ("Trainable params", summary.trainable_params, summary.trainable_bytes),
+        ("Non-trainable params", summary.non_trainable_params, summary.non_trainable_bytes),
+    ):
+        console.print(Text.assemble((f"{label}: ", "bold"), f"{count:,} ({human_bytes(size)})"))
+
+
+def _add_rows(table: Table, row: LayerRow, depth: int) -> None:
+    indent = "  " * depth
+    name = f"{indent}{row.name} ({row.type})"
+    if not row.trainable and row.params:
+        name += " [frozen]"
+    table.add_row(
+        escape(name),
+        row.output_shape,
+        f"{row.params:,}",
+        escape(", ".join(row.connected_to) or "-"),
+    )
+    for child in row.layers:
+        _add_rows(table, child, depth + 1)
+
+
+def human_bytes(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.2f} {unit}"
+        value /= 1024
+    return f"{size} B"

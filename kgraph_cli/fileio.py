@@ -1,0 +1,32 @@
+"""Atomic writes: a temporary file in the same folder, then a rename, so an
+interrupted write never leaves half a file nor destroys the old one."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from kgraph_cli.errors import UsageError
+
+
+def check_writable(path: Path, force: bool) -> None:
+    """Refuse to replace an existing file unless forced."""
+    if path.exists() and not force:
+        raise UsageError(f"'{path}' already exists", "pass --force to overwrite it")
+    if not path.parent.exists():
+        raise UsageError(f"folder '{path.parent}' does not exist", "create it first")
+
+
+def write_text_atomic(path: Path, text: str, force: bool = False) -> None:
+    check_writable(path, force)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,204 @@
+"""JSON Schema of the spec format, for editors (yaml-language-server).
+
+Built from the same key tables the parser uses and from the layer catalog, so
+editors complete layer types and each layer's arguments.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kgraph_cli.layers import keras_catalog
+from kgraph_cli.spec.model import DTYPES, NAME_PATTERN, SPEC_VERSION, NodeKind
+from kgraph_cli.spec.parse import (
+    BLOCK_KEYS,
+    INPUT_KEYS,
+    MODEL_KEYS,
+    NODE_COMMON_KEYS,
+    NODE_EXTRA_KEYS,
+    REF_PATTERN,
+    TOP_KEYS,
+)
+
+_NAME = {"type": "string", "pattern": NAME_PATTERN.pattern}
+_REF = {"$ref": "#/definitions/ref"}
+_PLUGIN_TYPE = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$"
+_PARAM_VALUE = r"\$\{[A-Za-z_][A-Za-z0-9_]*\}"
+
+
+def _described(schema: dict[str, Any], table: dict[str, str], key: str) -> dict[str, Any]:
+    return {**schema, "description": table[key]}
+
+
+def _refs_schema() -> dict[str, Any]:
+    return {
+        "description": NODE_COMMON_KEYS["from"],
+        "oneOf": [
+            _REF,
+            {"type": "array", "items": _REF, "minItems": 1},
+            {"type": "object", "additionalProperties": _REF},
+        ],
+    }
+
+
+def _outputs_schema(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "oneOf": [
+            _REF,
+            {"type": "array", "items": _REF, "minItems": 1},
+            {"type": "object", "propertyNames": _NAME, "additionalProperties": _REF},
+        ],
+    }
+
+
+def _node_schema() -> dict[str, Any]:
+    catalog = keras_catalog()
+    kinds = [kind.value for kind in NodeKind]
+    reserved = {"from", "call"}
+    properties: dict[str, Any] = {
+        "type": {
+            "description": "a Keras layer class (keras.layers), or module.Class from a --plugin",
+            "anyOf": [
+                {"enum": sorted(catalog)},
+                {"type": "string", "pattern": _PLUGIN_TYPE},
+                {"type": "string", "pattern": _PARAM_VALUE},
+            ],
+        },
+        "share": {**_NAME, "description": "reuse this node's layer (shared weights)"},
+        "model": {**_NAME, "description": "call a fresh instance of this spec model"},
+        "block": {**_NAME, "description": "expand this block here"},
+        "from": _refs_schema(),
+        "call": {"type": "object", "description": NODE_EXTRA_KEYS[NodeKind.LAYER]["call"]},
+        "args": {"type": "object", "description": NODE_EXTRA_KEYS[NodeKind.BLOCK]["args"]},
+        "repeat": {
+            "type": "integer",
+            "minimum": 1,
+            "description": NODE_EXTRA_KEYS[NodeKind.BLOCK]["repeat"],
+        },
+        "trainable": {"type": "boolean"},
+    }
+    per_layer = [
+        {
+            "if": {"properties": {"type": {"const": name}}, "required": ["type"]},
+            "then": {
+                "description": info.doc,
+                "propertyNames": {"enum": sorted((info.params - {"name"}) | reserved | {"type"})},
+                "required": sorted(info.required),
+            },
+        }
+        for name, info in sorted(catalog.items())
+    ]
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": ["from"],
+        "oneOf": [{"required": [kind]} for kind in kinds],
+        "allOf": per_layer,
+    }
+
+
+def _input_schema() -> dict[str, Any]:
+    dim = {"oneOf": [{"type": "integer", "minimum": 1}, {"type": "null"}]}
+    shape = {"type": "array", "items": dim}
+    return {
+        "oneOf": [
+            {**shape, "description": "shorthand for {shape: [...]}"},
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["shape"],
+                "properties": {
+                    "shape": _described(shape, INPUT_KEYS, "shape"),
+                    "dtype": _described({"enum": list(DTYPES)}, INPUT_KEYS, "dtype"),
+                    "sparse": _described({"type": "boolean"}, INPUT_KEYS, "sparse"),
+                    "batch_size": _described(
+                        {"type": "integer", "minimum": 1}, INPUT_KEYS, "batch_size"
+                    ),
+                },
+            },
+        ]
+    }
+
+
+def _named_map(item: dict[str, Any], description: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": description,
+        "propertyNames": _NAME,
+        "additionalProperties": item,
+    }
+
+
+def spec_json_schema() -> dict[str, Any]:
+    """The JSON Schema (draft-07) of spec format version SPEC_VERSION."""
+    layers = _named_map({"$ref": "#/definitions/node"}, TOP_KEYS["layers"])
+    inputs = _named_map({"$ref": "#/definitions/input"}, TOP_KEYS["inputs"])
+    model = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "description": _described({"type": "string"}, MODEL_KEYS, "description"),
+            "inputs": {
+                "description": MODEL_KEYS["inputs"] + " (for a graph view: a list of its inputs)",
+                "oneOf": [inputs, {"type": "array", "items": _REF}],
+            },
+            "layers": layers,
+            "outputs": _outputs_schema(MODEL_KEYS["outputs"]),
+            "graph": _described(_NAME, MODEL_KEYS, "graph"),
+        },
+    }
+    block = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["inputs", "layers", "outputs"],
+        "properties": {
+            "description": _described({"type": "string"}, BLOCK_KEYS, "description"),
+            "params": _described(
+                {"oneOf": [{"type": "object"}, {"type": "array", "items": {"type": "string"}}]},
+                BLOCK_KEYS,
+                "params",
+            ),
+            "inputs": _described(
+                {"oneOf": [_NAME, {"type": "array", "items": _NAME}]}, BLOCK_KEYS, "inputs"
+            ),
+            "layers": layers,
+            "outputs": _outputs_schema(BLOCK_KEYS["outputs"]),
+        },
+    }
+    return {
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "title": f"kgraph spec (format version {SPEC_VERSION})",
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["kgraph"],
+        "properties": {
+            "kgraph": _described({"const": SPEC_VERSION}, TOP_KEYS, "kgraph"),
+            "name": _described(_NAME, TOP_KEYS, "name"),
+            "description": _described({"type": "string"}, TOP_KEYS, "description"),
+            "include": _described(
+                {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
+                TOP_KEYS,
+                "include",
+            ),
+            "default": _described(_NAME, TOP_KEYS, "default"),
+            "inputs": inputs,
+            "layers": layers,
+            "outputs": _outputs_schema(TOP_KEYS["outputs"]),
+            "models": _named_map({"$ref": "#/definitions/model"}, TOP_KEYS["models"]),
+            "blocks": _named_map({"$ref": "#/definitions/block"}, TOP_KEYS["blocks"]),
+            "train": _described({"type": "object"}, TOP_KEYS, "train"),
+        },
+        "definitions": {
+            "ref": {
+                "type": "string",
+                "pattern": REF_PATTERN.pattern,
+                "description": "a node or input name; name.N or name.output for one of "
+                "several outputs",
+            },
+            "input": _input_schema(),
+            "node": _node_schema(),
+            "model": model,
+            "block": block,
+        },
+    }

@@ -1,0 +1,135 @@
+"""Facts about a built Keras model, as plain data (the `summary` command)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class LayerRow:
+    name: str
+    type: str
+    output_shape: str
+    params: int
+    trainable: bool
+    connected_to: list[str]
+    # Rows of a nested model's own layers, when expanded.
+    layers: list[LayerRow] = field(default_factory=list)
+
+
+@dataclass
+class TensorInfo:
+    name: str
+    shape: list[int | None]
+    dtype: str
+
+
+@dataclass
+class ModelSummary:
+    name: str
+    inputs: list[TensorInfo]
+    outputs: list[TensorInfo]
+    layers: list[LayerRow]
+    total_params: int
+    trainable_params: int
+    non_trainable_params: int
+    total_bytes: int
+    trainable_bytes: int
+    non_trainable_bytes: int
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def summarize_model(model: Any, expand: bool = False) -> ModelSummary:
+    """Layer table and parameter totals of a functional model."""
+    trainable = _count(model.trainable_weights)
+    non_trainable = _count(model.non_trainable_weights)
+    return ModelSummary(
+        name=model.name,
+        inputs=[_tensor_info(t) for t in model.inputs],
+        outputs=[_tensor_info(t) for t in model.outputs],
+        layers=_rows(model, expand),
+        total_params=trainable[0] + non_trainable[0],
+        trainable_params=trainable[0],
+        non_trainable_params=non_trainable[0],
+        total_bytes=trainable[1] + non_trainable[1],
+        trainable_bytes=trainable[1],
+        non_trainable_bytes=non_trainable[1],
+    )
+
+
+def _count(weights: list) -> tuple[int, int]:
+    """(number of values, bytes) of a list of variables, each counted once."""
+    seen: set[int] = set()
+    count = size = 0
+    for weight in weights:
+        if id(weight) in seen:
+            continue
+        seen.add(id(weight))
+        n = 1
+        for dim in weight.shape:
+            n *= int(dim)
+        count += n
+        size += n * _itemsize(weight.dtype)
+    return count, size
+
+
+def _itemsize(dtype: Any) -> int:
+    import numpy as np
+
+    return np.dtype(str(dtype)).itemsize if str(dtype) != "bfloat16" else 2
+
+
+def _tensor_info(tensor: Any) -> TensorInfo:
+    return TensorInfo(
+        name=tensor._keras_history.operation.name,
+        shape=[None if d is None else int(d) for d in tensor.shape],
+        dtype=str(tensor.dtype),
+    )
+
+
+def _rows(model: Any, expand: bool) -> list[LayerRow]:
+    relevant = {id(n) for nodes in model._nodes_by_depth.values() for n in nodes}
+    rows = []
+    for layer in model.layers:
+        nested = hasattr(layer, "layers") and hasattr(layer, "_nodes_by_depth")
+        rows.append(
+            LayerRow(
+                name=layer.name,
+                type=type(layer).__name__,
+                output_shape=_output_shape(layer, relevant),
+                params=layer.count_params() if layer.built else 0,
+                trainable=layer.trainable,
+                connected_to=_connections(layer, relevant),
+                layers=_rows(layer, expand) if nested and expand else [],
+            )
+        )
+    return rows
+
+
+def _shape_text(shape: Any) -> str:
+    dims = ", ".join("None" if d is None else str(d) for d in shape)
+    return f"({dims},)" if len(shape) == 1 else f"({dims})"
+
+
+def _output_shape(layer: Any, relevant: set[int]) -> str:
+    nodes = [n for n in layer._inbound_nodes if id(n) in relevant] or layer._inbound_nodes
+    if not nodes:
+        return "?"
+    outputs = nodes[0].output_tensors
+    shapes = [_shape_text(t.shape) for t in outputs]
+    return shapes[0] if len(shapes) == 1 else "[" + ", ".join(shapes) + "]"
+
+
+def _connections(layer: Any, relevant: set[int]) -> list[str]:
+    found = []
+    for node in layer._inbound_nodes:
+        if id(node) not in relevant:
+            continue
+        for tensor in node.input_tensors:
+            history = tensor._keras_history
+            name = history.operation.name
+            found.append(name if history.tensor_index == 0 else f"{name}.{history.tensor_index}")
+    return found
