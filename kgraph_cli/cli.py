@@ -242,7 +242,7 @@ def validate(
 
 @app.command()
 def summary(
-    spec_file: SpecFile,
+    spec: SpecFile,
     model: ModelOption = None,
     expand: Annotated[
         bool, typer.Option("--expand", "-e", help="Show the layers of nested models.")
@@ -258,7 +258,7 @@ def summary(
         from kgraph_cli.console import render_summary
         from kgraph_cli.summary import summarize_model
 
-        valid = _validated(spec_file, overrides, plugins)
+        valid = _validated(spec, overrides, plugins)
         name = _check_model_name(valid, model)
         keras_model = ModelBuilder(valid).build(name)
         facts = summarize_model(keras_model, expand=expand)

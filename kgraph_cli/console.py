@@ -26,7 +26,8 @@ def make_console(stderr: bool = False) -> Console:
     # A stable width when not attached to a terminal keeps CI logs and tests
     # readable; COLUMNS still wins when set.
     width = None if os.environ.get("COLUMNS") else 120
-    return Console(stderr=stderr, highlight=False, soft_wrap=False, width=width)
+    # soft_wrap: a diagnostic is one line however long, so tools can grep it.
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=width)
 
 
 class SourceLines:

@@ -41,6 +41,8 @@ class _Expander:
                 result[name] = node
                 continue
             block = self.spec.blocks.get(node.target)
+            if depth == 0:  # until it expands: refs to it are not "undefined" too
+                self.model.broken.add(name)
             if block is None:
                 self.error(
                     "unknown-block",
@@ -62,7 +64,10 @@ class _Expander:
                     hint="a block probably uses itself, directly or through another",
                 )
                 continue
-            for new_name, new_node in self.instantiate(node, block, depth).items():
+            made = self.instantiate(node, block, depth)
+            if made and depth == 0:
+                self.model.broken.discard(name)
+            for new_name, new_node in made.items():
                 if new_name in result or new_name in nodes or new_name in self.model.inputs:
                     self.error(
                         "duplicate-name",
@@ -87,6 +92,8 @@ class _Expander:
                 f"{len(block.outputs)} outputs; `repeat` needs exactly one of each",
                 node.loc,
                 self.model.key_path("layers", node.name, "repeat"),
+                "the output of one repetition feeds the next: drop `repeat` and write "
+                "one block node per repetition",
             )
             return {}
         if len(node.inputs) != len(block.inputs):

@@ -42,6 +42,8 @@ def check_model_graph(spec: Spec, model: ModelSpec) -> tuple[ModelGraph, list[Di
 
     def lookup(ref: Ref, path: str) -> Ref | None:
         target = resolve(model, ref)
+        if target is None and ref.node in model.broken:
+            return None  # the node's own error is reported already
         if target is None:
             if ref.node in model.aliases:
                 problems.append(
@@ -98,7 +100,8 @@ def check_model_graph(spec: Spec, model: ModelSpec) -> tuple[ModelGraph, list[Di
             resolved_outputs.append(target)
     graph.order, cycle_problems = _topological_order(model, graph.edges)
     problems += cycle_problems
-    if not cycle_problems:
+    # With broken links or no outputs, "unused" would only echo those errors.
+    if not problems and not model.broken and model.outputs:
         problems += _unused(model, graph.edges, resolved_outputs)
     return graph, problems
 

@@ -236,9 +236,21 @@ def parse_yaml(text: str, file: str) -> YamlMap:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
-        message = " ".join(filter(None, [exc.context, exc.problem])) or "invalid YAML"
+        related = ()
+        if exc.context and exc.context_mark and exc.context_mark is not mark:
+            context = Location(file, exc.context_mark.line + 1, exc.context_mark.column + 1)
+            related = ((context, exc.context.replace("while parsing", "started") + " here"),)
+        problem = exc.problem or exc.context or "invalid YAML"
         raise SpecError(
-            [Diagnostic("yaml", f"YAML syntax error: {message}", Location(file, line, col))]
+            [
+                Diagnostic(
+                    "yaml",
+                    f"YAML syntax error: {problem}",
+                    Location(file, line, col),
+                    hint=_yaml_hint(problem),
+                    related=related,
+                )
+            ]
         ) from None
     except yaml.YAMLError as exc:
         raise SpecError([Diagnostic("yaml", f"YAML error: {exc}", Location(file))]) from None
@@ -281,6 +293,18 @@ def parse_yaml(text: str, file: str) -> YamlMap:
             ]
         )
     return data
+
+
+def _yaml_hint(problem: str) -> str:
+    if "tab" in problem:
+        return "indent with spaces, not tabs"
+    if "expected ',' or '}'" in problem or "expected ',' or ']'" in problem:
+        return "a flow collection ({...} or [...]) is not closed, or an item lacks a comma"
+    if "mapping values are not allowed" in problem:
+        return "quote values that contain ': ', or check the indentation"
+    if "could not find expected ':'" in problem:
+        return "a key needs ': ' after it; check the indentation of this line"
+    return "check the indentation and brackets near here"
 
 
 def read_text(path: Path, display: str | None = None) -> str:

@@ -126,11 +126,15 @@ class ModelSpec:
     # the graph's name and the refs of its own inputs (None: all of them).
     graph: str | None = None
     view_inputs: list[Ref] | None = None
+    graph_loc: Location | None = None
     # Names a block node stands for after expansion: `stage1` -> its output.
     aliases: dict[str, list[Ref]] = field(default_factory=dict)
     description: str = ""
     # Key path of the model's definition: "" (top level) or "models.NAME".
     path: str = ""
+    # Nodes written in the spec that could not be parsed or expanded (their
+    # error is reported): refs to them are not reported again as undefined.
+    broken: set[str] = field(default_factory=set)
 
     def key_path(self, *keys: str) -> str:
         return ".".join(k for k in (self.path, *keys) if k)
@@ -158,6 +162,8 @@ class Spec:
     blocks: dict[str, BlockSpec] = field(default_factory=dict)
     train: Any = None
     description: str = ""
+    # Where `default:` is written (or the top-level mapping when it is absent).
+    default_loc: Location | None = None
 
     def model(self, name: str | None = None) -> ModelSpec:
         return self.models[name or self.default]

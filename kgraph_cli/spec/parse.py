@@ -159,6 +159,8 @@ class SpecParser:
         self.check_keys(data, TOP_KEYS, "", "the spec")
         version = self._version(data)
         stem = re.sub(r"\W", "_", Path(self.file).stem) or "model"
+        if stem[0].isdigit():  # `01_mnist.yaml` must still give a valid model name
+            stem = f"_{stem}"
         name = self._string(data, "name", "", stem)
         description = self._string(data, "description", "", "")
         models: dict[str, ModelSpec] = {}
@@ -200,7 +202,9 @@ class SpecParser:
         train = data.get("train")
         if "train" in data and train is not None and not isinstance(train, YamlMap):
             self.type_error(data, "train", "train", "train must be a mapping", train)
-        return Spec(self.file, version, name, default, models, blocks, train, description)
+        spec = Spec(self.file, version, name, default, models, blocks, train, description)
+        spec.default_loc = data.value_loc("default") if "default" in data else data.loc
+        return spec
 
     def _version(self, data: YamlMap) -> int:
         if "kgraph" not in data:
@@ -269,6 +273,7 @@ class SpecParser:
             section := self.mapping(data, "layers", _join(path, "layers"), "layers")
         ):
             model.nodes = self.parse_nodes(section, _join(path, "layers"), model.inputs)
+            model.broken = set(section) - set(model.nodes) - set(model.inputs)
         if "outputs" in data:
             model.outputs = self.parse_outputs(data, _join(path, "outputs"))
         return model
@@ -281,6 +286,7 @@ class SpecParser:
             )
         else:
             model.graph = graph
+            model.graph_loc = data.value_loc("graph")
         if "layers" in data:
             self.error(
                 "view-layers",
@@ -607,7 +613,7 @@ class SpecParser:
                 value,
             )
             return outputs
-        if not outputs and isinstance(value, (YamlList, YamlMap)):
+        if not value and isinstance(value, (YamlList, YamlMap)):  # not: every ref was bad
             self.error(
                 "missing",
                 "outputs is empty",
