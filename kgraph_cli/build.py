@@ -4,14 +4,15 @@ at the node's own location, with the shapes involved."""
 from __future__ import annotations
 
 import re
+import traceback
 from typing import Any
 
-from kgraph_cli.errors import Diagnostic, SpecError
+from kgraph_cli.errors import Diagnostic, Location, SpecError
 from kgraph_cli.spec.graph import resolve
 from kgraph_cli.spec.loader import YamlList, YamlMap
 from kgraph_cli.spec.model import LayerSpec, ModelCall, ModelSpec, NodeKind, NodeSpec, Ref
 from kgraph_cli.spec.validate import ValidSpec
-from kgraph_cli.tf import import_keras
+from kgraph_cli.tf import debug_enabled, import_keras
 
 
 class _NodeFailed(Exception):
@@ -171,13 +172,18 @@ class ModelBuilder:
         try:
             return cls(name=name, **kwargs)
         except Exception as exc:  # bad argument values surface here
+            message = _keras_message(exc)
+            blamed = _blamed_arg(message, spec.args)
             self._fail(
                 model,
                 node,
                 "layer-args",
-                f"{spec.type}({_format_kwargs(spec.args)}) cannot be created: "
-                f"{_keras_message(exc)}",
+                f"{spec.type}({_format_kwargs(spec.args)}) cannot be created: {message}",
                 exc,
+                loc=spec.args.value_loc(blamed) if blamed else None,
+                hint=f"change the value of `{blamed}`"
+                if blamed
+                else f"check the values of {spec.type}'s arguments",
             )
 
     def _tensor(
@@ -221,10 +227,15 @@ class ModelBuilder:
         message: str,
         exc: BaseException | None,
         ref: Ref | None = None,
+        loc: Location | None = None,
+        hint: str = "",
     ) -> None:
-        loc = ref.loc if ref is not None else (node.loc if node else model.loc)
+        if exc is not None and debug_enabled():
+            traceback.print_exception(exc)
+        if loc is None:
+            loc = ref.loc if ref is not None else (node.loc if node else model.loc)
         path = model.key_path("layers", node.name) if node else model.key_path("outputs")
-        self.problems.append(Diagnostic(code, message, loc, path, _hint_for(message)))
+        self.problems.append(Diagnostic(code, message, loc, path, hint or _hint_for(message)))
         raise _NodeFailed from exc
 
 
@@ -269,6 +280,18 @@ def _describe_inputs(tensors: list) -> str:
 
 def _format_kwargs(args: dict) -> str:
     return ", ".join(f"{k}={_plain(v)!r}" for k, v in args.items())
+
+
+def _blamed_arg(message: str, args: Any) -> str | None:
+    """The one argument a Keras error message names (`units`, units=...), if any."""
+    if not isinstance(args, YamlMap):
+        return None
+    named = [
+        arg
+        for arg in args
+        if f"`{arg}`" in message or re.search(rf"\b{re.escape(arg)}=", message)
+    ]
+    return named[0] if len(named) == 1 else None
 
 
 def _keras_message(exc: BaseException) -> str:

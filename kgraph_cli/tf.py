@@ -33,6 +33,10 @@ def quiet_tensorflow(debug: bool) -> None:
     warnings.filterwarnings("ignore", module=r"keras(\.|$)")
 
 
+def debug_enabled() -> bool:
+    return _debug
+
+
 def import_keras() -> ModuleType:
     """Import Keras (TensorFlow backend) or explain how to install it."""
     quiet_tensorflow(_debug)

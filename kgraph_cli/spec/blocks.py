@@ -88,8 +88,8 @@ class _Expander:
         if node.repeat > 1 and (len(block.inputs) != 1 or len(block.outputs) != 1):
             self.error(
                 "block-repeat",
-                f"block '{block.name}' has {len(block.inputs)} inputs and "
-                f"{len(block.outputs)} outputs; `repeat` needs exactly one of each",
+                f"block '{block.name}' has {_count(len(block.inputs), 'input')} and "
+                f"{_count(len(block.outputs), 'output')}; `repeat` needs exactly one of each",
                 node.loc,
                 self.model.key_path("layers", node.name, "repeat"),
                 "the output of one repetition feeds the next: drop `repeat` and write "
@@ -188,7 +188,7 @@ class _Expander:
                 f"block '{block.name}' needs the argument '{key}'",
                 node.loc,
                 self.model.key_path("layers", node.name, "args"),
-                f"add `args: {{{key}: ...}}`",
+                f"add `{key}: ...` to its `args`" if args else f"add `args: {{{key}: ...}}`",
             )
         return {**block.params, **args} if ok else None
 
@@ -228,3 +228,7 @@ class _Expander:
         if whole:
             return copy.deepcopy(params[whole.group(1)])
         return _PARAM.sub(lambda m: str(params[m.group(1)]), text)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"

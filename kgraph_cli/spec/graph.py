@@ -21,16 +21,19 @@ class ModelGraph:
 
 
 def resolve(model: ModelSpec, ref: Ref) -> Ref | None:
-    """Follow a block alias to the node it stands for; None if undefined."""
-    if ref.node in model.inputs or ref.node in model.nodes:
-        return ref
-    outputs = model.aliases.get(ref.node)
-    if outputs is None:
-        return None
-    if ref.output is None and len(outputs) == 1:
-        return outputs[0]
-    if isinstance(ref.output, int) and ref.output < len(outputs):
-        return outputs[ref.output]
+    """Follow block aliases to the node a ref stands for; None if undefined."""
+    for _ in range(len(model.aliases) + 1):  # aliases chain through nested blocks
+        if ref.node in model.inputs or ref.node in model.nodes:
+            return ref
+        outputs = model.aliases.get(ref.node)
+        if outputs is None:
+            return None
+        if ref.output is None and len(outputs) == 1:
+            ref = outputs[0]
+        elif isinstance(ref.output, int) and ref.output < len(outputs):
+            ref = outputs[ref.output]
+        else:
+            return None
     return None
 
 

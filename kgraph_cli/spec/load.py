@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kgraph_cli.errors import Diagnostic, SpecError
+from kgraph_cli.errors import Diagnostic, Location, SpecError
 from kgraph_cli.spec.blocks import expand_blocks
 from kgraph_cli.spec.loader import YamlList, YamlMap, load_yaml_file
 from kgraph_cli.spec.model import Spec
@@ -29,8 +29,14 @@ def load_spec(
 
 
 def _load_file(
-    path: Path, display: str, overrides: list[str], diagnostics: list[Diagnostic], stack: list[Path]
+    path: Path,
+    display: str,
+    overrides: list[str],
+    diagnostics: list[Diagnostic],
+    stack: list[tuple[Path, str, Location]],
 ) -> Spec:
+    """`stack`: the files including this one, outermost first, each as (resolved
+    path, displayed path, where it includes the next one)."""
     data = load_yaml_file(path, display)
     if overrides:
         apply_overrides(data, overrides)
@@ -41,14 +47,22 @@ def _load_file(
         target = path.parent / include
         shown = str(Path(display).parent / include)
         resolved = target.resolve()
-        if resolved in stack or resolved == path.resolve():
+        chain = [*stack, (path.resolve(), display, loc)]
+        starts = [i for i, (file, _, _) in enumerate(chain) if file == resolved]
+        if starts:
+            cycle = chain[starts[0] :]
+            names = [shown_name for _, shown_name, _ in cycle] + [cycle[0][1]]
             diagnostics.append(
                 Diagnostic(
                     "include-cycle",
-                    f"'{include}' includes this file again (include cycle)",
-                    loc,
+                    f"include cycle: {' -> '.join(names)}",
+                    cycle[0][2],
                     "include",
-                    "remove one of the includes",
+                    "remove one of these includes",
+                    related=tuple(
+                        (where, f"'{name}' includes '{nxt}'")
+                        for (_, name, where), nxt in zip(cycle, names[1:], strict=False)
+                    ),
                 )
             )
             continue
@@ -58,7 +72,7 @@ def _load_file(
             )
             continue
         try:
-            included = _load_file(target, shown, [], diagnostics, [*stack, path.resolve()])
+            included = _load_file(target, shown, [], diagnostics, chain)
         except SpecError as exc:
             if any(
                 d.code == "file" and d.location and d.location.file == shown
@@ -80,7 +94,7 @@ def _load_file(
     return spec
 
 
-def _include_paths(data: YamlMap, parser: SpecParser) -> list[tuple[str, object]]:
+def _include_paths(data: YamlMap, parser: SpecParser) -> list[tuple[str, Location]]:
     if "include" not in data:
         return []
     value = data["include"]

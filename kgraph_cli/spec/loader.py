@@ -131,7 +131,8 @@ class _Converter:
         if node.tag not in _STANDARD_TAGS:
             self.error(
                 "unsafe-tag",
-                f"YAML tag '{node.tag}' is not allowed",
+                # Shown as written: `!!python/...`, not `tag:yaml.org,2002:python/...`.
+                f"YAML tag '{node.tag.replace('tag:yaml.org,2002:', '!!')}' is not allowed",
                 node,
                 "specs are plain data: remove the tag (kgraph never constructs "
                 "Python objects from YAML)",

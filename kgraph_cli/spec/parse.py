@@ -78,6 +78,7 @@ NODE_EXTRA_KEYS = {
     },
 }
 NESTED_LAYER_ARGUMENTS = ("layer", "backward_layer")
+_EXAMPLES = {"inputs": "{x: {shape: [784]}}", "outputs": "[<node name>]"}
 
 
 class SpecParser:
@@ -258,7 +259,7 @@ class SpecParser:
                     f"model '{name}' has no `{key}`",
                     data.loc,
                     _join(path, key),
-                    f"add `{key}:`"
+                    f"add `{key}: {_EXAMPLES[key]}`"
                     + (
                         " (or `graph:` to build it over another model's layers)"
                         if not top_level

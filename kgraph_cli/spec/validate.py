@@ -12,8 +12,8 @@ from kgraph_cli.layers import PLUGIN_FILE, LayerRegistry
 from kgraph_cli.spec.graph import ModelGraph, check_model_graph, depends_on_inputs, resolve
 from kgraph_cli.spec.load import load_spec
 from kgraph_cli.spec.loader import YamlMap
-from kgraph_cli.spec.model import LayerSpec, ModelCall, ModelSpec, NodeKind, Ref, Spec
-from kgraph_cli.suggest import did_you_mean
+from kgraph_cli.spec.model import LayerSpec, ModelCall, ModelSpec, NodeKind, NodeSpec, Ref, Spec
+from kgraph_cli.suggest import closest, did_you_mean
 
 
 @dataclass
@@ -71,7 +71,27 @@ class _Checker:
             if model.graph is not None:
                 self.check_view(model)
         self.model_order = self.order_models()
+        for model in spec.models.values():
+            for node in model.nodes.values():
+                if node.kind is NodeKind.MODEL:
+                    self.check_model_call_inputs(model, node)
         return self.problems
+
+    def check_model_call_inputs(self, model: ModelSpec, node: NodeSpec) -> None:
+        """A called model gets as many inputs as it declares."""
+        called = self.spec.models.get(node.target)
+        if called is None:
+            return
+        wanted = len(called.inputs) if called.graph is None else len(called.view_inputs or [])
+        given = len(node.inputs)
+        if given != wanted or (wanted > 1 and node.input_form == "single"):
+            self.error(
+                "model-inputs",
+                f"model '{called.name}' takes {wanted} input(s), node '{node.name}' gives {given}",
+                node.loc,
+                model.key_path("layers", node.name, "from"),
+                f"`from:` lists one ref per input of '{called.name}', in its order",
+            )
 
     def check_default(self) -> None:
         spec = self.spec
@@ -88,7 +108,7 @@ class _Checker:
                 self.error(
                     "undefined-ref",
                     f"default model '{spec.default}' is not defined",
-                    Location(spec.file),
+                    spec.default_loc or Location(spec.file),
                     "default",
                     did_you_mean(spec.default, spec.models),
                 )
@@ -102,7 +122,7 @@ class _Checker:
                 "missing",
                 f"the spec defines {len(spec.models)} models "
                 f"({', '.join(spec.models)}) and no `default`",
-                Location(spec.file, 1, 1),
+                spec.default_loc or Location(spec.file, 1, 1),
                 "default",
                 "add `default: <model name>`",
             )
@@ -113,7 +133,7 @@ class _Checker:
             self.error(
                 "undefined-ref",
                 f"model '{view.name}' is built over graph '{view.graph}', which is not a model",
-                view.loc,
+                view.graph_loc or view.loc,
                 view.key_path("graph"),
                 did_you_mean(view.graph or "", self.spec.models),
             )
@@ -123,7 +143,7 @@ class _Checker:
                 "view-of-view",
                 f"model '{view.name}' is built over '{base.name}', "
                 f"which is itself built over '{base.graph}'",
-                view.loc,
+                view.graph_loc or view.loc,
                 view.key_path("graph"),
                 f"use `graph: {base.graph}`",
             )
@@ -184,6 +204,7 @@ class _Checker:
                 self._layer_hint(layer.type),
             )
             return
+        misspelt: set[str] = set()
         for arg in layer.args:
             loc = _arg_loc(layer, arg)
             if arg == "name":
@@ -195,6 +216,7 @@ class _Checker:
                     "rename the node instead",
                 )
             elif arg not in info.params:
+                misspelt.update(closest(arg, info.required - set(layer.args)))
                 self.error(
                     "unknown-arg",
                     f"{layer.type} has no argument '{arg}'",
@@ -202,7 +224,8 @@ class _Checker:
                     f"{path}.{arg}",
                     did_you_mean(arg, info.params - {"name"}),
                 )
-        for arg in sorted(info.required - set(layer.args)):
+        # A misspelt required argument is one mistake, reported once (as unknown).
+        for arg in sorted(info.required - set(layer.args) - misspelt):
             self.error(
                 "missing-arg",
                 f"{layer.type} needs the argument '{arg}'",
@@ -253,7 +276,7 @@ class _Checker:
         """(called model, where, key path) for every model a model uses."""
         calls = []
         if model.graph is not None:
-            calls.append((model.graph, model.loc, model.key_path("graph")))
+            calls.append((model.graph, model.graph_loc or model.loc, model.key_path("graph")))
         for node in model.nodes.values():
             if node.kind is NodeKind.MODEL and node.model_call is not None:
                 calls.append(
@@ -272,11 +295,13 @@ class _Checker:
     def order_models(self) -> list[str]:
         """Models after the models they call; unknown models and cycles reported."""
         uses: dict[str, list[str]] = {}
+        call_sites: dict[tuple[str, str], tuple[Location, str]] = {}
         for name, model in self.spec.models.items():
             uses[name] = []
             for called, loc, path in self._model_calls(model):
                 if called in self.spec.models:
                     uses[name].append(called)
+                    call_sites.setdefault((name, called), (loc, path))
                 elif model.graph != called:  # a view's bad graph is reported already
                     self._unknown_model(ModelCall(called, loc), path)
         order: list[str] = []
@@ -287,13 +312,21 @@ class _Checker:
                 return
             if state.get(name) == 1:
                 cycle = trail[trail.index(name) :] + [name]
-                model = self.spec.models[name]
-                self.error(
-                    "model-cycle",
-                    f"models call each other in a cycle: {' -> '.join(cycle)}",
-                    model.loc,
-                    model.key_path(),
-                    "a model cannot contain itself",
+                calls = [call_sites[edge] for edge in zip(cycle, cycle[1:], strict=False)]
+                self.problems.append(
+                    Diagnostic(
+                        "model-cycle",
+                        f"models call each other in a cycle: {' -> '.join(cycle)}",
+                        calls[0][0],
+                        calls[0][1],
+                        "a model cannot contain itself: one of these calls must go",
+                        related=tuple(
+                            (loc, f"'{caller}' calls '{called}'")
+                            for (loc, _), caller, called in zip(
+                                calls, cycle, cycle[1:], strict=False
+                            )
+                        ),
+                    )
                 )
                 return
             state[name] = 1
