@@ -169,8 +169,14 @@ class ModelBuilder:
             else:
                 kwargs[arg] = self._construct(sub, f"{name}_{arg}", model, node)
         cls = self.valid.registry.layer_class(spec.type)
+        info = self.valid.registry.get(spec.type)
+        # Tutorial-style custom layers may not accept `name`: name them after.
+        takes_name = info is None or "name" in info.params
         try:
-            return cls(name=name, **kwargs)
+            layer = cls(name=name, **kwargs) if takes_name else cls(**kwargs)
+            if not takes_name:
+                layer.name = name
+            return layer
         except Exception as exc:  # bad argument values surface here
             message = _keras_message(exc)
             blamed = _blamed_arg(message, spec.args)
@@ -287,9 +293,7 @@ def _blamed_arg(message: str, args: Any) -> str | None:
     if not isinstance(args, YamlMap):
         return None
     named = [
-        arg
-        for arg in args
-        if f"`{arg}`" in message or re.search(rf"\b{re.escape(arg)}=", message)
+        arg for arg in args if f"`{arg}`" in message or re.search(rf"\b{re.escape(arg)}=", message)
     ]
     return named[0] if len(named) == 1 else None
 

@@ -12,7 +12,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from kgraph_cli.errors import Diagnostic, Location, SpecError
+from kgraph_cli.errors import Diagnostic, Location, SpecError, UsageError
 
 CATALOG_PATH = Path(__file__).parent / "catalog" / "keras_layers.json"
 PLUGIN_FILE = "--plugin"
@@ -99,15 +99,8 @@ def _import_plugin(plugin: str) -> Any:
         if plugin.endswith(".py") or Path(plugin).is_file():
             path = Path(plugin)
             if not path.is_file():
-                raise SpecError(
-                    [
-                        Diagnostic(
-                            "plugin",
-                            f"plugin file '{plugin}' does not exist",
-                            loc,
-                            hint="check the --plugin path",
-                        )
-                    ]
+                raise UsageError(
+                    f"plugin file '{plugin}' does not exist", "check the --plugin path"
                 )
             name = path.stem
             spec = importlib.util.spec_from_file_location(name, path)
@@ -123,7 +116,7 @@ def _import_plugin(plugin: str) -> Any:
         if "" not in sys.path and str(Path.cwd()) not in sys.path:
             sys.path.insert(0, str(Path.cwd()))
         return importlib.import_module(plugin)
-    except SpecError:
+    except (SpecError, UsageError):
         raise
     except ModuleNotFoundError as exc:
         raise SpecError(

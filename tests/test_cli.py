@@ -183,3 +183,56 @@ def test_schema_to_stdout_and_file(runner, tmp_path):
     assert again.exit_code == 2
     assert "--force" in again.stderr
     assert runner.invoke(app, ["schema", "-o", str(target), "--force"]).exit_code == 0
+
+
+TUTORIAL_PLUGIN = """\
+import keras
+
+
+class CustomDense(keras.layers.Layer):
+    def __init__(self, units=32):  # as in the tutorial: no **kwargs, no `name`
+        super().__init__()
+        self.units = units
+
+    def build(self, input_shape):
+        self.w = self.add_weight(shape=(input_shape[-1], self.units), initializer="random_normal")
+        self.b = self.add_weight(shape=(self.units,), initializer="random_normal")
+
+    def call(self, inputs):
+        return keras.ops.matmul(inputs, self.w) + self.b
+"""
+
+PLUGIN_SPEC = """\
+kgraph: 1
+inputs: {x: [4]}
+layers: {dense: {type: tut_layers.CustomDense, units: 10, from: x}}
+outputs: [dense]
+"""
+
+
+@pytest.mark.tf
+def test_plugin_layer_from_a_file(runner, write_spec, tmp_path):
+    (tmp_path / "tut_layers.py").write_text(TUTORIAL_PLUGIN)
+    spec = str(write_spec(PLUGIN_SPEC))
+    result = runner.invoke(
+        app, ["summary", "--json", spec, "--plugin", str(tmp_path / "tut_layers.py")]
+    )
+    assert result.exit_code == 0, result.output
+    facts = json.loads(result.stdout)
+    assert facts["total_params"] == 50
+    assert facts["layers"][1]["name"] == "dense" and facts["layers"][1]["type"] == "CustomDense"
+
+
+def test_plugin_problems(runner, write_spec, tmp_path):
+    spec = str(write_spec(PLUGIN_SPEC))
+    missing = runner.invoke(app, ["validate", spec, "--plugin", str(tmp_path / "nope.py")])
+    assert missing.exit_code == 2
+    assert "does not exist" in missing.stderr
+    (tmp_path / "crashing.py").write_text("raise RuntimeError('boom')\n")
+    crash = runner.invoke(app, ["validate", spec, "--plugin", str(tmp_path / "crashing.py")])
+    assert crash.exit_code == 1
+    assert "RuntimeError: boom" in crash.stderr
+    assert "Traceback" not in crash.output
+    unloaded = runner.invoke(app, ["validate", "--no-build", spec])
+    assert unloaded.exit_code == 1
+    assert "--plugin tut_layers.py" in unloaded.stderr
