@@ -295,6 +295,12 @@ def _blamed_arg(message: str, args: Any) -> str | None:
     named = [
         arg for arg in args if f"`{arg}`" in message or re.search(rf"\b{re.escape(arg)}=", message)
     ]
+    if not named:  # "Could not interpret activation function identifier: relux"
+        named = [
+            arg
+            for arg, value in args.items()
+            if isinstance(value, str) and re.search(rf"\b{re.escape(value)}\b", message)
+        ]
     return named[0] if len(named) == 1 else None
 
 

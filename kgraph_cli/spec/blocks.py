@@ -222,6 +222,7 @@ class _Expander:
                     "unknown-param",
                     f"block '{block.name}' uses '${{{name}}}' but has no param '{name}'",
                     loc,
+                    f"blocks.{block.name}",
                     hint=did_you_mean(name, [*params], "declare it under `params:`"),
                 )
                 return text

@@ -132,8 +132,9 @@ class ModelSpec:
     description: str = ""
     # Key path of the model's definition: "" (top level) or "models.NAME".
     path: str = ""
-    # Nodes written in the spec that could not be parsed or expanded (their
-    # error is reported): refs to them are not reported again as undefined.
+    # Nodes written in the spec that could not be parsed, expanded or connected
+    # (their error is reported): refs to them are not reported again as
+    # undefined, and no node is called unused because of them.
     broken: set[str] = field(default_factory=set)
 
     def key_path(self, *keys: str) -> str:

@@ -78,7 +78,11 @@ NODE_EXTRA_KEYS = {
     },
 }
 NESTED_LAYER_ARGUMENTS = ("layer", "backward_layer")
-_EXAMPLES = {"inputs": "{x: {shape: [784]}}", "outputs": "[<node name>]"}
+_EXAMPLES = {
+    "inputs": "{x: {shape: [784]}}",
+    "outputs": "[<node name>]",
+    "layers": "{hidden: {type: Dense, units: 64, from: x}}",
+}
 
 
 class SpecParser:
@@ -115,15 +119,19 @@ class SpecParser:
         value = parent[key]
         if isinstance(value, YamlMap):
             return value
-        self.type_error(parent, key, path, f"{what} must be a mapping", value)
+        example = f"e.g. `{key}: {_EXAMPLES[key]}`" if key in _EXAMPLES else ""
+        self.type_error(parent, key, path, f"{what} must be a mapping", value, example)
         return None
 
-    def type_error(self, parent: Any, key: Any, path: str, message: str, value: Any) -> None:
+    def type_error(
+        self, parent: Any, key: Any, path: str, message: str, value: Any, hint: str = ""
+    ) -> None:
         self.error(
             "type",
             f"{message}, got {_describe(value)}",
             value_location(parent, key, Location(self.file)),
             path,
+            hint,
         )
 
     def name_ok(self, name: str, loc: Location, path: str, what: str) -> bool:
@@ -275,6 +283,7 @@ class SpecParser:
         ):
             model.nodes = self.parse_nodes(section, _join(path, "layers"), model.inputs)
             model.broken = set(section) - set(model.nodes) - set(model.inputs)
+            model.broken |= {n for n in model.nodes if "from" not in section[n]}
         if "outputs" in data:
             model.outputs = self.parse_outputs(data, _join(path, "outputs"))
         return model
@@ -399,6 +408,7 @@ class SpecParser:
                     f"{path}.shape[{i}]",
                     "a dimension must be a positive integer or null",
                     dim,
+                    "e.g. `shape: [28, 28, 1]`; null for a size that varies",
                 )
                 return None
         return tuple(dims)
