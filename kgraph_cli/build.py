@@ -309,6 +309,8 @@ def _keras_message(exc: BaseException) -> str:
     text = re.split(r"\n\s*Arguments received by", text)[0]
     text = re.sub(r"Exception encountered when calling [^\n]*\n", "", text)
     text = " ".join(text.split())
+    # The shapes are in kgraph's own words already, with the batch dimension.
+    text = re.sub(r"\s*Received shapes \([^.]*\)(\.|$)", "", text).rstrip(" .:") or text
     return text if len(text) <= 400 else text[:397] + "..."
 
 

@@ -7,6 +7,7 @@ after upgrading Keras; a test fails while the catalog and Keras disagree.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import json
 from pathlib import Path
@@ -54,7 +55,9 @@ def describe_layer_class(cls: type) -> dict[str, Any]:
 
 
 def build_catalog() -> dict[str, Any]:
-    import keras
+    from kgraph_cli.tf import import_keras
+
+    keras = import_keras()
 
     layers: dict[str, Any] = {}
     for name in sorted(dir(keras.layers)):
@@ -65,7 +68,18 @@ def build_catalog() -> dict[str, Any]:
             and name not in ("Layer", "InputLayer", "Input")
         ):
             layers[name] = describe_layer_class(obj)
-    return {"keras_version": keras.__version__, "layers": layers}
+    return {
+        "keras_version": keras.__version__,
+        "layers": layers,
+        "activations": _string_identifiers("activations"),
+        "initializers": _string_identifiers("initializers"),
+    }
+
+
+def _string_identifiers(kind: str) -> list[str]:
+    """Names `keras.<kind>.get()` accepts as a string (`activation: relu`)."""
+    module = importlib.import_module(f"keras.src.{kind}")
+    return sorted(name for name in module.ALL_OBJECTS_DICT if name != "Initializer")
 
 
 def main() -> None:

@@ -31,12 +31,21 @@ class LayerInfo:
 
 @cache
 def keras_catalog() -> dict[str, LayerInfo]:
-    data = json.loads(CATALOG_PATH.read_text())
-    return {name: _info(name, entry) for name, entry in data["layers"].items()}
+    return {name: _info(name, entry) for name, entry in _catalog_data()["layers"].items()}
+
+
+@cache
+def _catalog_data() -> dict[str, Any]:
+    return json.loads(CATALOG_PATH.read_text())
 
 
 def catalog_keras_version() -> str:
-    return json.loads(CATALOG_PATH.read_text())["keras_version"]
+    return _catalog_data()["keras_version"]
+
+
+def string_identifiers(kind: str) -> frozenset[str]:
+    """Names Keras accepts as a string for `kind` ("activations", "initializers")."""
+    return frozenset(_catalog_data()[kind])
 
 
 def _info(name: str, entry: dict[str, Any], plugin_class: Any = None) -> LayerInfo:

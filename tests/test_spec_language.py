@@ -209,3 +209,18 @@ def test_nested_blocks_build(write_spec):
     # 3 x Dense(16) + 2 x Dense(2) + Dense(1): 4*16+16 + 2*(16+16) + 2*2+2+... computed by Keras
     expected = (4 * 16 + 16) + 2 * (16 * 16 + 16) + (16 * 2 + 2) + (2 * 2 + 2) + (2 * 1 + 1)
     assert model.count_params() == expected
+
+
+def test_activation_and_initializer_names_are_checked(write_spec):
+    path = write_spec(
+        "kgraph: 1\ninputs: {x: [4]}\nlayers:\n"
+        "  d: {type: Dense, units: 2, activation: Relu, kernel_initializer: glorot_unifrom,"
+        " from: x}\noutputs: [d]\n"
+    )
+    with pytest.raises(SpecError) as info:
+        validate_spec(path)
+    found = {(d.path, d.hint) for d in info.value.diagnostics}
+    assert found == {
+        ("layers.d.activation", "did you mean 'relu'?"),
+        ("layers.d.kernel_initializer", "did you mean 'glorot_uniform'?"),
+    }

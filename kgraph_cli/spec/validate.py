@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kgraph_cli.errors import Diagnostic, Location, SpecError
-from kgraph_cli.layers import PLUGIN_FILE, LayerRegistry
+from kgraph_cli.layers import PLUGIN_FILE, LayerRegistry, string_identifiers
 from kgraph_cli.spec.graph import ModelGraph, check_model_graph, depends_on_inputs, resolve
 from kgraph_cli.spec.load import load_spec
 from kgraph_cli.spec.loader import YamlMap
@@ -41,6 +41,10 @@ def validate_spec(
     if any(d.is_error for d in diagnostics):
         raise SpecError(diagnostics)
     return ValidSpec(spec, registry, checker.graphs, checker.model_order, diagnostics)
+
+
+# The argument-name suffix that says what kind of name a string value is.
+_IDENTIFIER_KINDS = {"activation": "activations", "initializer": "initializers"}
 
 
 class _Checker:
@@ -224,6 +228,8 @@ class _Checker:
                     f"{path}.{arg}",
                     did_you_mean(arg, info.params - {"name"}),
                 )
+            else:
+                self.check_identifier(layer, arg, f"{path}.{arg}")
         # A misspelt required argument is one mistake, reported once (as unknown).
         for arg in sorted(info.required - set(layer.args) - misspelt):
             self.error(
@@ -247,6 +253,23 @@ class _Checker:
                 self.check_layer(sub, f"{path}.{arg}")
             elif sub.model not in self.spec.models:
                 self._unknown_model(sub, f"{path}.{arg}.model")
+
+    def check_identifier(self, layer: LayerSpec, arg: str, path: str) -> None:
+        """`activation: relu`-style strings name something Keras knows."""
+        value = layer.args[arg]
+        kind = _IDENTIFIER_KINDS.get(arg.rsplit("_", 1)[-1])
+        # Plugins may register their own activations and initializers.
+        if kind is None or not isinstance(value, str) or self.registry.plugin_modules:
+            return
+        known = string_identifiers(kind)
+        if value not in known:
+            self.error(
+                "unknown-value",
+                f"unknown {kind[:-1]} '{value}' for {layer.type}.{arg}",
+                layer.args.value_loc(arg) if isinstance(layer.args, YamlMap) else layer.loc,
+                path,
+                did_you_mean(value, known),
+            )
 
     def _layer_hint(self, name: str) -> str:
         module, dot, _ = name.rpartition(".")
