@@ -27,6 +27,9 @@ class ModelBuilder:
         self.spec = valid.spec
         self.keras = import_keras()
         self.problems: list[Diagnostic] = []
+        # Graphs built for top-level models, so that views over a graph share
+        # its layers (like keras.Model(img, code) next to the autoencoder).
+        self._shared_graphs: dict[str, tuple[dict, dict | None]] = {}
 
     def build(self, name: str | None = None) -> Any:
         """A new keras.Model for the named (or default) model; SpecError on failure."""
@@ -44,10 +47,11 @@ class ModelBuilder:
 
     # -- models ---------------------------------------------------------
     def _build_model(self, name: str, instance_name: str | None = None) -> Any:
+        """A model; `instance_name` marks a nested instance, which gets new layers."""
         model = self.spec.models[name]
         if model.graph is not None:
             return self._build_view(model, instance_name)
-        inputs, tensors = self._build_graph(model)
+        inputs, tensors = self._graph(model, shared=instance_name is None)
         if tensors is None:
             return None
         outputs = [self._output_tensor(model, o.name, o.ref, tensors) for o in model.outputs]
@@ -55,7 +59,7 @@ class ModelBuilder:
 
     def _build_view(self, view: ModelSpec, instance_name: str | None) -> Any:
         base = self.spec.models[view.graph or ""]
-        inputs, tensors = self._build_graph(base)
+        inputs, tensors = self._graph(base, shared=instance_name is None)
         if tensors is None:
             return None
         outputs = [self._output_tensor(base, o.name, o.ref, tensors) for o in view.outputs]
@@ -76,6 +80,13 @@ class ModelBuilder:
         if producer != name:  # give the output the name the spec chose
             tensor = self.keras.layers.Identity(name=name)(tensor)
         return tensor
+
+    def _graph(self, model: ModelSpec, shared: bool) -> tuple[dict, dict | None]:
+        if not shared:
+            return self._build_graph(model)
+        if model.name not in self._shared_graphs:
+            self._shared_graphs[model.name] = self._build_graph(model)
+        return self._shared_graphs[model.name]
 
     def _build_graph(self, model: ModelSpec) -> tuple[dict, dict | None]:
         keras = self.keras

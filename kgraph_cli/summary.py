@@ -94,7 +94,7 @@ def _rows(model: Any, expand: bool) -> list[LayerRow]:
     relevant = {id(n) for nodes in model._nodes_by_depth.values() for n in nodes}
     rows = []
     for layer in model.layers:
-        nested = hasattr(layer, "layers") and hasattr(layer, "_nodes_by_depth")
+        inner = _inner_model(layer)
         rows.append(
             LayerRow(
                 name=layer.name,
@@ -103,10 +103,19 @@ def _rows(model: Any, expand: bool) -> list[LayerRow]:
                 params=layer.count_params() if layer.built else 0,
                 trainable=layer.trainable,
                 connected_to=_connections(layer, relevant),
-                layers=_rows(layer, expand) if nested and expand else [],
+                layers=_rows(inner, expand) if inner is not None and expand else [],
             )
         )
     return rows
+
+
+def _inner_model(layer: Any) -> Any:
+    """The functional model a row stands for: the layer itself, or the model a
+    wrapper (TimeDistributed, Bidirectional) wraps."""
+    for candidate in (layer, getattr(layer, "layer", None)):
+        if candidate is not None and hasattr(candidate, "_nodes_by_depth"):
+            return candidate
+    return None
 
 
 def _shape_text(shape: Any) -> str:
@@ -131,5 +140,11 @@ def _connections(layer: Any, relevant: set[int]) -> list[str]:
         for tensor in node.input_tensors:
             history = tensor._keras_history
             name = history.operation.name
-            found.append(name if history.tensor_index == 0 else f"{name}.{history.tensor_index}")
+            # Keras's notation, shortened: `enc[1]` is the second call of a
+            # shared layer, `lstm[0][2]` the third output of its first call.
+            if history.tensor_index:
+                name += f"[{history.node_index}][{history.tensor_index}]"
+            elif history.node_index:
+                name += f"[{history.node_index}]"
+            found.append(name)
     return found

@@ -235,4 +235,4 @@ def test_plugin_problems(runner, write_spec, tmp_path):
     assert "Traceback" not in crash.output
     unloaded = runner.invoke(app, ["validate", "--no-build", spec])
     assert unloaded.exit_code == 1
-    assert "--plugin tut_layers.py" in unloaded.stderr
+    assert "--plugin path/to/tut_layers.py" in unloaded.stderr

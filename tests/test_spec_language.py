@@ -195,7 +195,7 @@ def test_plugin_layer_without_plugin_names_the_flag(write_spec):
         validate_spec(path)
     (diag,) = info.value.diagnostics
     assert diag.code == "unknown-layer"
-    assert "--plugin my_layers.py" in diag.hint
+    assert "--plugin path/to/my_layers.py" in diag.hint
 
 
 @pytest.mark.tf

@@ -276,7 +276,7 @@ class _Checker:
         if dot and module not in self.registry.plugin_modules:
             return (
                 f"'{name}' looks like a plugin layer: load its module with "
-                f"--plugin {module}.py (a spec alone never imports code)"
+                f"--plugin path/to/{module}.py (a spec alone never imports code)"
             )
         if dot:
             plugin_names = [n for n in self.registry.names() if n.startswith(module + ".")]
