@@ -198,10 +198,10 @@ class _Expander:
         """A deep copy of `value` with `${param}` replaced, locations kept."""
         if isinstance(value, YamlMap):
             out = YamlMap(loc=value.loc)
-            out.key_locs = dict(value.key_locs)
-            out.value_locs = dict(value.value_locs)
             for key, item in value.items():
-                out[key] = self.substitute(item, params, block, value.value_loc(key))
+                out.copy_entry(
+                    value, key, self.substitute(item, params, block, value.value_loc(key))
+                )
             return out
         if isinstance(value, YamlList):
             out_list = YamlList(loc=value.loc)

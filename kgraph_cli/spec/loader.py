@@ -31,6 +31,9 @@ _STANDARD_TAGS = {
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
+_SAME = object()
+
+
 class YamlMap(dict):
     """A mapping with the locations of itself, its keys and its values."""
 
@@ -45,6 +48,17 @@ class YamlMap(dict):
 
     def value_loc(self, key: str) -> Location:
         return self.value_locs.get(key, self.key_loc(key))
+
+    def put(self, key: str, value: Any, key_loc: Location, value_loc: Location) -> None:
+        """Set a key together with where it and its value were written."""
+        self[key] = value
+        self.key_locs[key] = key_loc
+        self.value_locs[key] = value_loc
+
+    def copy_entry(self, source: YamlMap, key: str, value: Any = _SAME) -> None:
+        """Take `source[key]` (or `value` in its place) with source's locations."""
+        new = source[key] if value is _SAME else value
+        self.put(key, new, source.key_loc(key), source.value_loc(key))
 
 
 class YamlList(list):
@@ -191,15 +205,16 @@ class _Converter:
                     )
                 )
                 continue
-            result[key] = self.convert(value_node, child_path)
-            result.key_locs[key] = _node_location(self.file, key_node)
-            result.value_locs[key] = _node_location(self.file, value_node)
+            result.put(
+                key,
+                self.convert(value_node, child_path),
+                _node_location(self.file, key_node),
+                _node_location(self.file, value_node),
+            )
         for source in merged:  # explicit keys win over merged ones
-            for key, value in source.items():
+            for key in source:
                 if key not in result:
-                    result[key] = value
-                    result.key_locs[key] = source.key_loc(key)
-                    result.value_locs[key] = source.value_loc(key)
+                    result.copy_entry(source, key)
         return result
 
     def _merge_sources(self, node: Node, path: str) -> list[YamlMap]:

@@ -110,13 +110,9 @@ def _set(
                 hint=f"'{'.'.join(keys[:depth])}' is not a mapping",
             )
         if last:
-            node[key] = value
-            node.key_locs[key] = loc
-            node.value_locs[key] = value_loc
+            node.put(key, value, loc, value_loc)
         else:
             if key not in node or node[key] is None:
-                node[key] = YamlMap(loc=loc)
-                node.key_locs[key] = loc
-                node.value_locs[key] = loc
+                node.put(key, YamlMap(loc=loc), loc, loc)
             node = node[key]
     return None

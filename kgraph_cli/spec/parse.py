@@ -701,11 +701,9 @@ class SpecParser:
 def _submap(data: YamlMap, exclude: tuple[str, ...]) -> YamlMap:
     """`data` without some keys, locations kept."""
     out = YamlMap(loc=data.loc)
-    for key, value in data.items():
+    for key in data:
         if key not in exclude:
-            out[key] = value
-            out.key_locs[key] = data.key_loc(key)
-            out.value_locs[key] = data.value_loc(key)
+            out.copy_entry(data, key)
     return out
 
 
