@@ -9,9 +9,10 @@ from typing import Any
 
 from kgraph_cli.errors import Diagnostic, Location, SpecError
 from kgraph_cli.spec.graph import resolve
-from kgraph_cli.spec.loader import YamlList, YamlMap
+from kgraph_cli.spec.loader import YamlMap
 from kgraph_cli.spec.model import LayerSpec, ModelCall, ModelSpec, NodeKind, NodeSpec, Ref
 from kgraph_cli.spec.validate import ValidSpec
+from kgraph_cli.spec.values import keras_config
 from kgraph_cli.tf import debug_enabled, import_keras
 
 
@@ -125,7 +126,7 @@ class ModelBuilder:
     ) -> Any:
         layer = self._layer_for(model, node, layers)
         args = [self._tensor(model, r, tensors, node) for r in refs]
-        call_args = _plain(node.call_args)
+        call_args = keras_config(node.call_args)
         try:
             if node.input_form == "keyword":
                 return layer(**dict(zip(node.input_keys, args, strict=True)), **call_args)
@@ -173,7 +174,7 @@ class ModelBuilder:
         return sub
 
     def _construct(self, spec: LayerSpec, name: str, model: ModelSpec, node: NodeSpec) -> Any:
-        kwargs = {key: _plain(value) for key, value in spec.args.items()}
+        kwargs = {key: keras_config(value) for key, value in spec.args.items()}
         for arg, sub in spec.sublayers.items():
             if isinstance(sub, ModelCall):
                 kwargs[arg] = self._instantiate(sub, f"{name}_{arg}", model, node)
@@ -261,19 +262,6 @@ def build_model(valid: ValidSpec, name: str | None = None) -> Any:
     return ModelBuilder(valid).build(name)
 
 
-def _plain(value: Any) -> Any:
-    """YAML data -> Keras arguments; `{type: X, ...}` becomes a Keras config."""
-    if isinstance(value, (YamlMap, dict)):
-        items = {k: _plain(v) for k, v in value.items()}
-        if "type" in items and isinstance(items["type"], str):
-            class_name = items.pop("type")
-            return {"class_name": class_name, "config": items}
-        return items
-    if isinstance(value, (YamlList, list)):
-        return [_plain(v) for v in value]
-    return value
-
-
 def _layer_label(node: NodeSpec) -> str:
     if node.kind is NodeKind.LAYER and node.layer is not None:
         return node.layer.type
@@ -296,7 +284,7 @@ def _describe_inputs(tensors: list) -> str:
 
 
 def _format_kwargs(args: dict) -> str:
-    return ", ".join(f"{k}={_plain(v)!r}" for k, v in args.items())
+    return ", ".join(f"{k}={keras_config(v)!r}" for k, v in args.items())
 
 
 def _blamed_arg(message: str, args: Any) -> str | None:

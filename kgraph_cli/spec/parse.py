@@ -28,6 +28,7 @@ from kgraph_cli.spec.model import (
     Ref,
     Spec,
 )
+from kgraph_cli.spec.values import describe
 from kgraph_cli.suggest import did_you_mean
 
 REF_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.([0-9]+|[A-Za-z_][A-Za-z0-9_]*))?$")
@@ -128,7 +129,7 @@ class SpecParser:
     ) -> None:
         self.error(
             "type",
-            f"{message}, got {_describe(value)}",
+            f"{message}, got {describe(value)}",
             value_location(parent, key, Location(self.file)),
             path,
             hint,
@@ -713,17 +714,3 @@ def _join(path: str, key: str) -> str:
 
 def _positive_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
-
-
-def _describe(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return f"boolean {str(value).lower()}"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, str):
-        return f"string '{value}'"
-    return f"{type(value).__name__} {value!r}"
