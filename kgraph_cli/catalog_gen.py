@@ -21,8 +21,8 @@ _LEGACY_KWARGS = {"input_dim", "input_shape", "batch_input_shape", "batch_size",
 LAYER_ARGUMENTS = ("layer", "backward_layer")
 
 
-def describe_layer_class(cls: type) -> dict[str, Any]:
-    """Constructor arguments of a layer class, following **kwargs up the MRO."""
+def describe_class(cls: type) -> dict[str, Any]:
+    """Constructor arguments of a Keras class, following **kwargs up the MRO."""
     params: dict[str, bool] = {}  # name -> required
     own = True
     for klass in cls.__mro__:
@@ -67,19 +67,49 @@ def build_catalog() -> dict[str, Any]:
             and issubclass(obj, keras.layers.Layer)
             and name not in ("Layer", "InputLayer", "Input")
         ):
-            layers[name] = describe_layer_class(obj)
+            layers[name] = describe_class(obj)
     return {
         "keras_version": keras.__version__,
         "layers": layers,
         "activations": _string_identifiers("activations"),
         "initializers": _string_identifiers("initializers"),
+        # What the `train:` section may name.
+        "optimizers": _classes(
+            keras.optimizers, keras.optimizers.Optimizer, _string_identifiers("optimizers")
+        ),
+        "losses": _classes(keras.losses, keras.losses.Loss, _string_identifiers("losses")),
+        "metrics": _classes(
+            keras.metrics,
+            keras.metrics.Metric,
+            # compile() also resolves these by the model's loss and output shape.
+            sorted({*_string_identifiers("metrics"), "acc", "accuracy", "ce", "crossentropy"}),
+        ),
+        "callbacks": _classes(keras.callbacks, keras.callbacks.Callback, []),
+        "schedules": _classes(
+            keras.optimizers.schedules, keras.optimizers.schedules.LearningRateSchedule, []
+        ),
     }
+
+
+def _classes(module: Any, base: type, names: list[str]) -> dict[str, Any]:
+    """Public subclasses of `base` in `module`, and the strings `get()` accepts."""
+    abstract = {base.__name__, "CallbackList", "History", "ProgbarLogger", "MeanMetricWrapper",
+                "LossFunctionWrapper", "OptimizerMap"}  # fmt: skip
+    classes = {
+        name: describe_class(obj)
+        for name in sorted(dir(module))
+        if isinstance(obj := getattr(module, name), type)
+        and issubclass(obj, base)
+        and name not in abstract
+    }
+    return {"classes": classes, "names": names}
 
 
 def _string_identifiers(kind: str) -> list[str]:
     """Names `keras.<kind>.get()` accepts as a string (`activation: relu`)."""
     module = importlib.import_module(f"keras.src.{kind}")
-    return sorted(name for name in module.ALL_OBJECTS_DICT if name != "Initializer")
+    abstract = {"Initializer", "Loss", "Metric", "Optimizer", "optimizer", "metric"}
+    return sorted(name for name in module.ALL_OBJECTS_DICT if name not in abstract)
 
 
 def main() -> None:

@@ -43,6 +43,21 @@ def catalog_keras_version() -> str:
     return _catalog_data()["keras_version"]
 
 
+@dataclass(frozen=True)
+class KerasObjects:
+    """The optimizers (losses, metrics, callbacks, schedules) a spec may name."""
+
+    classes: dict[str, LayerInfo]
+    names: frozenset[str]  # lower-case aliases such as "rmsprop" or "mse"
+
+
+@cache
+def keras_objects(kind: str) -> KerasObjects:
+    entry = _catalog_data()[kind]
+    classes = {name: _info(name, info) for name, info in entry["classes"].items()}
+    return KerasObjects(classes, frozenset(entry["names"]))
+
+
 def string_identifiers(kind: str) -> frozenset[str]:
     """Names Keras accepts as a string for `kind` ("activations", "initializers")."""
     return frozenset(_catalog_data()[kind])
@@ -84,7 +99,7 @@ class LayerRegistry:
         return getattr(import_keras().layers, name)
 
     def _load_plugin(self, plugin: str) -> None:
-        from kgraph_cli.catalog_gen import describe_layer_class
+        from kgraph_cli.catalog_gen import describe_class
         from kgraph_cli.tf import import_keras
 
         keras = import_keras()
@@ -98,7 +113,7 @@ class LayerRegistry:
                 and obj.__module__ == module.__name__
             ):
                 name = f"{short}.{attr}"
-                self.layers[name] = _info(name, describe_layer_class(obj), obj)
+                self.layers[name] = _info(name, describe_class(obj), obj)
 
 
 def _import_plugin(plugin: str) -> Any:

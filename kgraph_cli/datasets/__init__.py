@@ -1,0 +1,1 @@
+"""Small datasets shipped with kgraph for offline use."""
