@@ -93,8 +93,15 @@ def build_catalog() -> dict[str, Any]:
 
 def _classes(module: Any, base: type, names: list[str]) -> dict[str, Any]:
     """Public subclasses of `base` in `module`, and the strings `get()` accepts."""
-    abstract = {base.__name__, "CallbackList", "History", "ProgbarLogger", "MeanMetricWrapper",
-                "LossFunctionWrapper", "OptimizerMap"}  # fmt: skip
+    abstract = {
+        base.__name__,
+        "CallbackList",
+        "History",
+        "ProgbarLogger",
+        "MeanMetricWrapper",
+        "LossFunctionWrapper",
+        "OptimizerMap",
+    }
     classes = {
         name: describe_class(obj)
         for name in sorted(dir(module))

@@ -269,6 +269,157 @@ def summary(
             render_summary(current.out, facts)
 
 
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        envvar="KGRAPH_DATA_DIR",
+        show_default=False,
+        help="Where to look for dataset files before downloading (mnist.npz...).",
+    ),
+]
+
+
+@app.command()
+def train(
+    spec: SpecFile,
+    model: ModelOption = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Run directory (default: runs/MODEL-TIMESTAMP)."),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the interrupted run in --out.")
+    ] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing --out.")] = False,
+    epochs: Annotated[
+        int | None, typer.Option("--epochs", min=1, help="Override train.fit.epochs.")
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option("--batch-size", min=1, help="Override train.fit.batch_size.")
+    ] = None,
+    data_dir: DataDirOption = None,
+    overrides: SetOption = None,
+    plugins: PluginOption = None,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Train a model on its spec's data and write a run directory.
+
+    The run directory holds model.keras, spec.yaml (as trained), history.json
+    and .csv, metrics.json and curves.png. Ctrl-C stops after keeping what
+    --resume needs to continue from the last completed epoch.
+    """
+    with session(json_output, quiet, debug, overrides) as current:
+        from kgraph_cli.progress import EpochReporter
+        from kgraph_cli.train import TrainOptions, train_model
+
+        valid = _validated(spec, overrides, plugins)
+        name = _check_model_name(valid, model)
+        # People get progress on stdout; with --json, stdout is for the result.
+        reporter = EpochReporter(current.err if json_output else current.out, quiet)
+        result = train_model(
+            valid,
+            name,
+            valid.spec.data,
+            TrainOptions(out, resume, force, epochs, batch_size, data_dir),
+            reporter,
+        )
+        if json_output:
+            print_json(result.to_json())
+        elif not quiet:
+            from kgraph_cli.console import render_training
+
+            render_training(current.out, result)
+
+
+TargetArgument = Annotated[
+    Path,
+    typer.Argument(
+        exists=True,
+        show_default=False,
+        metavar="SPEC|RUN_DIR|MODEL",
+        help="A spec, a run directory written by `kgraph train`, or a .keras file.",
+    ),
+]
+DataOption = Annotated[
+    str | None,
+    typer.Option(
+        "--data",
+        "-d",
+        show_default=False,
+        help="A split of the spec's data (train, validation, test; default test) "
+        "or a .npz/.csv file.",
+    ),
+]
+BatchOption = Annotated[int | None, typer.Option("--batch-size", min=1, help="Batch size.")]
+
+
+@app.command()
+def evaluate(
+    target: TargetArgument,
+    model: ModelOption = None,
+    data: DataOption = None,
+    batch_size: BatchOption = None,
+    data_dir: DataDirOption = None,
+    overrides: SetOption = None,
+    plugins: PluginOption = None,
+    json_output: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Compute the loss and metrics of a model (per output) on a split or a file."""
+    with session(json_output, False, debug, overrides) as current:
+        from kgraph_cli.console import render_metrics
+        from kgraph_cli.infer import evaluate_target
+        from kgraph_cli.persist import load_target
+
+        loaded = load_target(target, model, overrides or [], plugins or [], _check_model_name)
+        result = evaluate_target(loaded, data, data_dir, batch_size)
+        if json_output:
+            print_json(result.to_json())
+        else:
+            if not loaded.trained:
+                current.err.print(
+                    "[yellow]note:[/] evaluating an untrained model built from "
+                    "the spec (pass a run directory for trained weights)"
+                )
+            render_metrics(current.out, result)
+
+
+@app.command()
+def predict(
+    target: TargetArgument,
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Where to write: .npy, .npz or .csv.")
+    ],
+    model: ModelOption = None,
+    data: DataOption = None,
+    batch_size: BatchOption = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite --output.")] = False,
+    data_dir: DataDirOption = None,
+    overrides: SetOption = None,
+    plugins: PluginOption = None,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Run a model on a split or a file and write its outputs (.npy, .npz, .csv)."""
+    with session(json_output, quiet, debug, overrides) as current:
+        from kgraph_cli.infer import predict_target
+        from kgraph_cli.persist import load_target
+
+        loaded = load_target(target, model, overrides or [], plugins or [], _check_model_name)
+        result = predict_target(loaded, data, data_dir, output, force, batch_size)
+        if json_output:
+            print_json(result)
+        elif not quiet:
+            shapes = ", ".join(f"{k} {tuple(v)}" for k, v in result["outputs"].items())
+            current.out.print(
+                f"wrote {_escape(str(output))}: {result['samples']:,} samples; {_escape(shapes)}"
+            )
+
+
 @app.command()
 def schema(
     output: Annotated[

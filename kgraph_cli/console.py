@@ -10,6 +10,7 @@ import os
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -148,3 +149,39 @@ def human_bytes(size: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.2f} {unit}"
         value /= 1024
     return f"{size} B"
+
+
+def render_training(console: Console, result: Any) -> None:
+    """Final metrics of a training run, and where its files are."""
+    table = Table(
+        title=f"{escape(result.model)}: {result.epochs} epoch(s) in "
+        f"{result.seconds:.1f}s ({result.samples_per_second:,.0f} samples/s)",
+        title_justify="left",
+        header_style="bold",
+    )
+    names = sorted({name for split in result.metrics.values() for name in split})
+    table.add_column("metric")
+    for split in result.metrics:
+        table.add_column(split, justify="right")
+    for name in names:
+        table.add_row(escape(name), *(_metric(result.metrics[s].get(name)) for s in result.metrics))
+    console.print(table)
+    console.print(f"run directory: [bold]{escape(str(result.run_dir))}[/]")
+
+
+def _metric(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def render_metrics(console: Console, result: Any) -> None:
+    """An evaluation: one row per metric (per output for multi-output models)."""
+    table = Table(
+        title=f"{escape(result.model)} on {escape(result.data)} ({result.samples:,} samples)",
+        title_justify="left",
+        header_style="bold",
+    )
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in result.metrics.items():
+        table.add_row(escape(name), _metric(value))
+    console.print(table)

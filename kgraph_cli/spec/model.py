@@ -163,6 +163,8 @@ class Spec:
     blocks: dict[str, BlockSpec] = field(default_factory=dict)
     train: Any = None
     description: str = ""
+    # The root file's data as loaded, --set applied (what `train` records).
+    data: Any = None
     # Where `default:` is written (or the top-level mapping when it is absent).
     default_loc: Location | None = None
 

@@ -214,6 +214,7 @@ class SpecParser:
             self.type_error(data, "train", "train", "train must be a mapping", train)
         spec = Spec(self.file, version, name, default, models, blocks, train, description)
         spec.default_loc = data.value_loc("default") if "default" in data else data.loc
+        spec.data = data
         return spec
 
     def _version(self, data: YamlMap) -> int:

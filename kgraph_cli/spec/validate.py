@@ -38,6 +38,10 @@ def validate_spec(
     registry = LayerRegistry(plugins)
     checker = _Checker(spec, registry)
     diagnostics += checker.run()
+    if spec.train is not None and spec.default in spec.models:
+        from kgraph_cli.spec.train import parse_train
+
+        diagnostics += parse_train(spec.train, spec.models[spec.default], spec.file)[1]
     if any(d.is_error for d in diagnostics):
         raise SpecError(diagnostics)
     return ValidSpec(spec, registry, checker.graphs, checker.model_order, diagnostics)

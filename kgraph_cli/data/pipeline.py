@@ -1,0 +1,492 @@
+"""Source data -> the arrays a model trains on: splits, feeds, transforms and
+checks against the model (shape, dtype, label range, NaN), then tf.data.
+
+Every mismatch is a located diagnostic raised before training starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kgraph_cli.errors import Diagnostic, Location, SpecError
+from kgraph_cli.spec.train import DataSpec, FeedSpec, ObjectSpec, SplitSpec, TrainSpec
+from kgraph_cli.suggest import did_you_mean
+
+Arrays = dict[str, np.ndarray]
+
+
+@dataclass
+class Split:
+    """One split fed to the model: arrays by model input and output name."""
+
+    inputs: Arrays
+    targets: Arrays
+
+    def __len__(self) -> int:
+        return len(next(iter(self.inputs.values()))) if self.inputs else 0
+
+
+@dataclass
+class PreparedData:
+    train: Split
+    validation: Split | None = None
+    test: Split | None = None
+    description: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ModelIO:
+    """What the data must match: the built model's inputs and outputs."""
+
+    inputs: dict[str, tuple[tuple[int | None, ...], str]]  # name -> (shape without batch, dtype)
+    outputs: dict[str, tuple[int | None, ...]]
+    # output name -> the loss's class name, to check labels (None: unknown)
+    losses: dict[str, str | None]
+    # input name -> largest valid integer + 1, when it feeds an Embedding
+    vocab_sizes: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, model: Any, train: TrainSpec) -> ModelIO:
+        inputs = {
+            t._keras_history.operation.name: (tuple(t.shape[1:]), str(t.dtype))
+            for t in model.inputs
+        }
+        outputs = {t._keras_history.operation.name: tuple(t.shape[1:]) for t in model.outputs}
+        return cls(inputs, outputs, _losses_by_output(train, list(outputs)), _vocab_sizes(model))
+
+
+def prepare_data(
+    train: TrainSpec, io: ModelIO, spec_dir: Path, data_dir: Path | None, file: str
+) -> PreparedData:
+    """Read the source and build train/validation/test splits, all checked."""
+    data = train.data
+    if data is None:
+        raise SpecError(
+            [
+                Diagnostic(
+                    "missing",
+                    "the spec has no `train.data` section",
+                    train.loc or Location(file),
+                    "train.data",
+                    "add `data: {source: {dataset: mnist}}`, or "
+                    "`data: {source: {generated: 512}}` for a smoke run",
+                )
+            ]
+        )
+    source = _read(data.source, io, train, spec_dir, data_dir)
+    wanted = str(data.source.options.get("split", "train"))
+    if wanted not in source.splits:
+        raise SpecError(
+            [
+                Diagnostic(
+                    "data",
+                    f"the source has no split '{wanted}'",
+                    data.source.loc,
+                    f"{data.source.path}.split",
+                    did_you_mean(wanted, source.splits),
+                )
+            ]
+        )
+    fields = dict(source.splits[wanted])
+    if data.take is not None:
+        fields = {k: v[: data.take] for k, v in fields.items()}
+    prepared = PreparedData(Split({}, {}), description=source.description)
+    test_fields = None
+    if data.test is not None:
+        fields, test_fields = _split_off(
+            data.test, fields, source.splits, io, train, spec_dir, data_dir, "test"
+        )
+    elif "test" in source.splits and wanted != "test":
+        test_fields = source.splits["test"]
+    validation_fields = None
+    if train.fit.validation is not None:
+        fields, validation_fields = _split_off(
+            train.fit.validation, fields, source.splits, io, train, spec_dir, data_dir, "validation"
+        )
+    feeder = _Feeder(data, io, fields)
+    prepared.train = feeder.split(fields, "train")
+    if validation_fields is not None:
+        prepared.validation = feeder.split(validation_fields, "validation")
+    if test_fields is not None:
+        prepared.test = feeder.split(test_fields, "test")
+    if feeder.problems:
+        raise SpecError(feeder.problems)
+    return prepared
+
+
+def _read(
+    source_spec: Any, io: ModelIO, train: TrainSpec, spec_dir: Path, data_dir: Path | None
+) -> Any:
+    if source_spec.kind == "generated":
+        from kgraph_cli.data.generated import generate
+
+        return generate(source_spec, io)
+    from kgraph_cli.data.sources import read_source
+
+    return read_source(source_spec, spec_dir, data_dir)
+
+
+def _split_off(
+    split: SplitSpec,
+    fields: Arrays,
+    splits: dict[str, Arrays],
+    io: ModelIO,
+    train: TrainSpec,
+    spec_dir: Path,
+    data_dir: Path | None,
+    what: str,
+) -> tuple[Arrays, Arrays]:
+    """(what stays for training, the held-out split)."""
+    if split.fraction is not None:
+        n = len(next(iter(fields.values())))
+        held = int(round(n * split.fraction))
+        if held < 1 or held >= n:
+            raise SpecError(
+                [
+                    Diagnostic(
+                        "data",
+                        f"a {what} fraction of {split.fraction} leaves {n - held} training "
+                        f"and {held} {what} samples out of {n}",
+                        split.loc,
+                        f"{what}",
+                        "use a fraction that keeps samples on both sides",
+                    )
+                ]
+            )
+        # Like Keras's validation_split: the last samples, before any shuffling.
+        return (
+            {k: v[: n - held] for k, v in fields.items()},
+            {k: v[n - held :] for k, v in fields.items()},
+        )
+    if split.split is not None:
+        if split.split not in splits:
+            raise SpecError(
+                [
+                    Diagnostic(
+                        "data",
+                        f"the source has no split '{split.split}' for {what}",
+                        split.loc,
+                        what,
+                        did_you_mean(split.split, splits, f"splits: {', '.join(splits)}"),
+                    )
+                ]
+            )
+        return fields, splits[split.split]
+    assert split.source is not None
+    other = _read(split.source, io, train, spec_dir, data_dir)
+    name = str(split.source.options.get("split", "train"))
+    if name not in other.splits:
+        raise SpecError(
+            [
+                Diagnostic(
+                    "data",
+                    f"the {what} source has no split '{name}'",
+                    split.source.loc,
+                    split.source.path,
+                )
+            ]
+        )
+    return fields, other.splits[name]
+
+
+class _Feeder:
+    """Turns source fields into model inputs/targets, checking each against the model."""
+
+    def __init__(self, data: DataSpec, io: ModelIO, train_fields: Arrays):
+        self.data = data
+        self.io = io
+        self.problems: list[Diagnostic] = []
+        self.train_fields = train_fields
+        # standardize statistics come from the training split only
+        self.stats: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
+
+    def fail(
+        self,
+        feed: FeedSpec,
+        message: str,
+        hint: str = "",
+        loc: Location | None = None,
+        code: str = "data",
+    ) -> None:
+        self.problems.append(Diagnostic(code, message, loc or feed.loc, feed.path, hint))
+
+    def split(self, fields: Arrays, name: str) -> Split:
+        result = Split({}, {})
+        for feed in self.data.inputs.values():
+            array = self.feed(feed, fields, name)
+            if array is not None:
+                result.inputs[feed.target] = self.check_input(feed, array, name)
+        for feed in self.data.targets.values():
+            array = self.feed(feed, fields, name)
+            if array is not None:
+                result.targets[feed.target] = self.check_target(feed, array, name)
+        lengths = {len(a) for a in [*result.inputs.values(), *result.targets.values()]}
+        if len(lengths) > 1 and not self.problems:
+            feed = next(iter(self.data.inputs.values()))
+            self.fail(
+                feed,
+                f"the {name} fields have different lengths {sorted(lengths)}",
+                "every input and target needs one row per sample",
+            )
+        return result
+
+    def feed(self, feed: FeedSpec, fields: Arrays, split: str) -> np.ndarray | None:
+        missing = [f for f in feed.fields if f not in fields]
+        if missing:
+            self.fail(
+                feed,
+                f"the source has no field '{missing[0]}' (in its {split} split)",
+                did_you_mean(missing[0], fields, f"fields: {', '.join(fields)}"),
+            )
+            return None
+        if feed.stacked:
+            array = np.stack([np.asarray(fields[f]) for f in feed.fields], axis=-1)
+        else:
+            array = np.asarray(fields[feed.fields[0]])
+        if array.dtype == object or array.dtype.kind in "US":
+            if not feed.transforms or array.dtype.kind != "O":
+                self.fail(
+                    feed,
+                    f"field '{feed.fields[0]}' holds {_kind(array)}, not numbers",
+                    "numeric data only: encode text/categories in the file, or use "
+                    "maxlen for imdb/reuters",
+                )
+                return None
+        for index, transform in enumerate(feed.transforms):
+            try:
+                array = self.apply(feed, index, transform.name, transform.value, array)
+            except ValueError as exc:
+                self.fail(
+                    feed,
+                    f"{transform.name}: {exc}",
+                    loc=transform.loc,
+                    hint=_transform_hint(transform.name),
+                )
+                return None
+        return array
+
+    def apply(
+        self, feed: FeedSpec, index: int, name: str, value: Any, array: np.ndarray
+    ) -> np.ndarray:
+        if name == "reshape":
+            try:
+                return array.reshape((len(array), *value))
+            except ValueError:
+                raise ValueError(
+                    f"cannot reshape samples of shape {_shape(array.shape[1:])} to {_shape(value)}"
+                ) from None
+        if name == "cast":
+            return array.astype(value)
+        if name == "scale":
+            return array.astype(np.float32) * np.float32(value)
+        if name == "divide":
+            return array.astype(np.float32) / np.float32(value)
+        if name == "offset":
+            return array.astype(np.float32) + np.float32(value)
+        if name == "one_hot":
+            labels = array.reshape(len(array), -1)
+            if labels.shape[1] != 1 or not _integral(labels):
+                raise ValueError(
+                    f"needs one integer label per sample, got samples of shape "
+                    f"{_shape(array.shape[1:])}"
+                )
+            labels = labels[:, 0].astype(np.int64)
+            if len(labels) and (labels.min() < 0 or labels.max() >= value):
+                raise ValueError(
+                    f"labels range over {labels.min()}..{labels.max()}, outside 0..{value - 1}"
+                )
+            return np.eye(value, dtype=np.float32)[labels]
+        if name == "standardize":
+            key = (feed.target, index)
+            if key not in self.stats:
+                mean = array.astype(np.float64).mean(axis=0)
+                std = array.astype(np.float64).std(axis=0)
+                self.stats[key] = (mean, np.where(std == 0, 1.0, std))
+            mean, std = self.stats[key]
+            return ((array - mean) / std).astype(np.float32)
+        raise ValueError(f"unknown transform {name}")
+
+    def check_input(self, feed: FeedSpec, array: np.ndarray, split: str) -> np.ndarray:
+        shape, dtype = self.io.inputs[feed.target]
+        self.check_shape(feed, array, shape, f"input '{feed.target}'", split)
+        self.check_finite(feed, array, split)
+        if dtype.startswith(("int", "uint")):
+            if not _integral(array):
+                self.fail(
+                    feed,
+                    f"input '{feed.target}' is {dtype} but the {split} data has non-integer values",
+                    "feed integer ids, or change the input's dtype",
+                )
+                return array
+            vocab = self.io.vocab_sizes.get(feed.target)
+            if vocab is not None and array.size and (array.min() < 0 or array.max() >= vocab):
+                self.fail(
+                    feed,
+                    f"input '{feed.target}' feeds an Embedding of {vocab} rows but "
+                    f"the {split} data has ids {array.min()}..{array.max()}",
+                    f"ids must be in 0..{vocab - 1}: raise input_dim or limit the "
+                    "vocabulary (num_words)",
+                )
+        return array.astype(_numpy_dtype(dtype), copy=False)
+
+    def check_target(self, feed: FeedSpec, array: np.ndarray, split: str) -> np.ndarray:
+        out_shape = self.io.outputs[feed.target]
+        loss = self.io.losses.get(feed.target) or ""
+        self.check_finite(feed, array, split)
+        if "sparse" in loss.lower():
+            labels = array.reshape(len(array), -1)
+            classes = out_shape[-1] if out_shape else None
+            if labels.shape[1] != 1 or not _integral(labels):
+                self.fail(
+                    feed,
+                    f"{loss} needs one integer class per sample; the {split} targets "
+                    f"have samples of shape {_shape(array.shape[1:])}",
+                    "use integer labels, or a non-sparse loss for one-hot targets",
+                )
+            elif classes and labels.size and (labels.min() < 0 or labels.max() >= classes):
+                self.fail(
+                    feed,
+                    f"output '{feed.target}' has {classes} classes but the {split} "
+                    f"labels range over {labels.min()}..{labels.max()}",
+                    f"labels must be in 0..{classes - 1}",
+                    code="label-range",
+                )
+            return array.astype(np.int32)
+        expected = tuple(out_shape)
+        got = tuple(array.shape[1:])
+        if got == () and expected == (1,):
+            return array.reshape(-1, 1).astype(np.float32)
+        if not _shape_matches(got, expected):
+            hint = "check the loss and the target's transforms"
+            if got in ((), (1,)) and len(expected) == 1 and expected[0] and expected[0] > 1:
+                hint = (
+                    f"integer labels for {expected[0]} classes: add {{one_hot: {expected[0]}}} "
+                    "or use a sparse_categorical loss"
+                )
+            self.fail(
+                feed,
+                f"output '{feed.target}' gives {_shape((None, *expected))} but the "
+                f"{split} targets are {_shape((None, *got))}",
+                hint,
+            )
+        return array.astype(np.float32, copy=False)
+
+    def check_shape(
+        self, feed: FeedSpec, array: np.ndarray, shape: tuple, what: str, split: str
+    ) -> None:
+        got = tuple(array.shape[1:])
+        if _shape_matches(got, shape):
+            return
+        dims = ", ".join(str(d) for d in shape)
+        hint = f"add a transform, e.g. {{reshape: [{dims}]}}"
+        self.fail(
+            feed,
+            f"{what} expects {_shape((None, *shape))} but the {split} data is "
+            f"{_shape((None, *got))}",
+            hint if None not in shape else "",
+        )
+
+    def check_finite(self, feed: FeedSpec, array: np.ndarray, split: str) -> None:
+        if array.dtype.kind != "f":
+            return
+        bad = ~np.isfinite(array)
+        if bad.any():
+            first = int(np.argwhere(bad.reshape(len(array), -1).any(axis=1))[0][0])
+            self.fail(
+                feed,
+                f"the {split} data for '{feed.target}' has {int(bad.sum()):,} NaN "
+                f"or infinite value(s), the first in sample {first}",
+                "clean the data (missing CSV cells become NaN)",
+            )
+
+
+def make_dataset(
+    split: Split, batch_size: int, shuffle: bool, seed: int | None, cache: bool = True
+) -> Any:
+    """A batched, prefetched tf.data pipeline over a split."""
+    import tensorflow as tf
+
+    inputs = _single_or_dict(split.inputs)
+    targets = _single_or_dict(split.targets)
+    dataset = tf.data.Dataset.from_tensor_slices((inputs, targets) if split.targets else inputs)
+    if cache:
+        dataset = dataset.cache()
+    if shuffle:
+        dataset = dataset.shuffle(len(split), seed=seed, reshuffle_each_iteration=True)
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def _single_or_dict(arrays: Arrays) -> Any:
+    return next(iter(arrays.values())) if len(arrays) == 1 else dict(arrays)
+
+
+def _losses_by_output(train: TrainSpec, outputs: list[str]) -> dict[str, str | None]:
+    loss = train.compile.loss
+    if isinstance(loss, ObjectSpec):
+        return dict.fromkeys(outputs, loss.type)
+    if isinstance(loss, list):
+        return {
+            name: (item.type if item else None) for name, item in zip(outputs, loss, strict=False)
+        }
+    if isinstance(loss, dict):
+        return {name: (loss[name].type if loss.get(name) else None) for name in outputs}
+    return dict.fromkeys(outputs)
+
+
+def _vocab_sizes(model: Any) -> dict[str, int]:
+    """Inputs that feed an Embedding directly, with its number of rows."""
+    sizes: dict[str, int] = {}
+    for layer in model.layers:
+        if type(layer).__name__ != "Embedding":
+            continue
+        for node in layer._inbound_nodes:
+            for tensor in node.input_tensors:
+                source = tensor._keras_history.operation
+                if type(source).__name__ == "InputLayer":
+                    sizes[source.name] = min(
+                        layer.input_dim, sizes.get(source.name, layer.input_dim)
+                    )
+    return sizes
+
+
+def _shape_matches(got: tuple, expected: tuple) -> bool:
+    return len(got) == len(expected) and all(
+        e is None or g == e for g, e in zip(got, expected, strict=True)
+    )
+
+
+def _shape(shape: Any) -> str:
+    dims = ["None" if d is None else str(d) for d in shape]
+    return f"({dims[0]},)" if len(dims) == 1 else f"({', '.join(dims)})"
+
+
+def _integral(array: np.ndarray) -> bool:
+    if array.dtype.kind in "iub":
+        return True
+    return (
+        array.dtype.kind == "f"
+        and bool(np.all(np.isfinite(array)))
+        and bool(np.all(np.equal(np.mod(array, 1), 0)))
+    )
+
+
+def _numpy_dtype(dtype: str) -> Any:
+    return np.float32 if dtype == "bfloat16" else np.dtype(dtype)
+
+
+def _kind(array: np.ndarray) -> str:
+    if array.dtype == object and len(array) and isinstance(array.flat[0], list):
+        return "variable-length sequences"
+    return "text"
+
+
+def _transform_hint(name: str) -> str:
+    return {
+        "reshape": "the new shape must hold the same number of values per sample",
+        "one_hot": "one_hot takes integer class labels below its number of classes",
+    }.get(name, "check the transform's value")

@@ -1,0 +1,402 @@
+"""compile / fit / evaluate / predict, and the run directory `train` writes.
+
+A run directory holds: model.keras (the trained model), spec.yaml (the spec
+as trained, overrides applied), history.json and history.csv (per epoch),
+metrics.json (final train/validation/test metrics), curves.png, and while a
+run is incomplete, backup/ (what --resume continues from).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kgraph_cli.errors import KgraphError, SpecError, UsageError
+from kgraph_cli.fileio import write_text_atomic
+from kgraph_cli.progress import EpochReporter, keras_callback
+from kgraph_cli.spec.train import ObjectSpec, TrainSpec, parse_train
+from kgraph_cli.spec.validate import ValidSpec
+from kgraph_cli.tf import debug_enabled, import_keras
+
+MODEL_FILE = "model.keras"
+SPEC_FILE = "spec.yaml"
+HISTORY_JSON = "history.json"
+HISTORY_CSV = "history.csv"
+METRICS_FILE = "metrics.json"
+CURVES_FILE = "curves.png"
+BACKUP_DIR = "backup"
+# Callback arguments that name files: relative paths land in the run directory.
+_PATH_ARGUMENTS = ("filepath", "filename", "log_dir", "backup_dir")
+
+
+class TrainingInterrupted(KgraphError):
+    """Ctrl-C during training; what --resume needs was kept."""
+
+    exit_code = 130
+
+    def __init__(self, message: str, hint: str = ""):
+        self.hint = hint
+        super().__init__(message)
+
+
+class TrainingError(KgraphError):
+    """Keras or TensorFlow refused to train (after kgraph's own checks passed)."""
+
+    def __init__(self, message: str, hint: str = ""):
+        self.hint = hint
+        super().__init__(message)
+
+
+def _is_tensorflow_error(exc: Exception) -> bool:
+    import tensorflow as tf
+
+    return isinstance(exc, tf.errors.OpError)
+
+
+@dataclass
+class TrainOptions:
+    out: Path | None = None
+    resume: bool = False
+    force: bool = False
+    epochs: int | None = None
+    batch_size: int | None = None
+    data_dir: Path | None = None
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    model: str
+    epochs: int
+    history: dict[str, list[float]]
+    metrics: dict[str, dict[str, float]]
+    samples_per_second: float
+    seconds: float
+    data: str
+    files: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run_dir": str(self.run_dir),
+            "model": self.model,
+            "epochs": self.epochs,
+            "seconds": round(self.seconds, 3),
+            "samples_per_second": round(self.samples_per_second, 1),
+            "data": self.data,
+            "metrics": self.metrics,
+            "history": self.history,
+            "files": self.files,
+        }
+
+
+def train_spec_of(valid: ValidSpec, model_name: str) -> TrainSpec:
+    """The checked `train:` section for a model of the spec (SpecError if invalid)."""
+    model_spec = valid.spec.models[model_name]
+    train, problems = parse_train(valid.spec.train, model_spec, valid.spec.file)
+    if any(p.is_error for p in problems):
+        raise SpecError(problems)
+    return train
+
+
+def seed_everything(seed: int | None) -> None:
+    """Same seed, same history on the same machine."""
+    if seed is None:
+        return
+    keras = import_keras()
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def compile_model(model: Any, train: TrainSpec, steps_per_execution: int = 1) -> None:
+    keras = import_keras()
+    spec = train.compile
+    outputs = [t._keras_history.operation.name for t in model.outputs]
+    optimizer = keras.optimizers.get(spec.optimizer.to_config()) if spec.optimizer else "rmsprop"
+    model.compile(
+        optimizer=optimizer,
+        loss=_per_output(spec.loss, keras.losses.get, outputs),
+        loss_weights=spec.loss_weights,
+        metrics=_metrics(spec.metrics, outputs, keras),
+        steps_per_execution=steps_per_execution,
+        jit_compile=spec.jit_compile if spec.jit_compile is not None else "auto",
+    )
+
+
+def _per_output(value: Any, get: Any, outputs: list[str]) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, ObjectSpec):
+        return get(value.to_config())
+    if isinstance(value, list):
+        return [get(v.to_config()) if v else None for v in value]
+    return {name: get(v.to_config()) for name, v in value.items() if v}
+
+
+def _metrics(value: Any, outputs: list[str], keras: Any) -> Any:
+    if not value:
+        return None
+
+    def make(metric: ObjectSpec) -> Any:
+        # A bare name stays a string: compile() picks e.g. sparse_categorical_accuracy
+        # for "accuracy" from the loss and the output's shape.
+        return metric.type if not metric.args else keras.metrics.get(metric.to_config())
+
+    if isinstance(value, dict):
+        return {name: [make(m) for m in items] for name, items in value.items()}
+    if len(outputs) == 1:
+        return [make(m) for m in value]
+    # One list for a multi-output model: the same metrics on every output.
+    return {name: [make(m) for m in value] for name in outputs}
+
+
+def default_steps_per_execution(steps_per_epoch: int) -> int:
+    """Several batches per call into TensorFlow: on CPU most of a small model's
+    step is Python overhead, so this is the main speed-up over Keras's default
+    of 1 (see benchmarks/). About 20 progress updates per epoch remain."""
+    return max(1, min(64, steps_per_epoch // 20))
+
+
+def make_callbacks(train: TrainSpec, run_dir: Path) -> list[Any]:
+    keras = import_keras()
+    callbacks = []
+    for spec in train.callbacks:
+        args = {k: v for k, v in spec.to_config()["config"].items()} if spec.args else {}
+        for name in _PATH_ARGUMENTS:
+            if isinstance(args.get(name), str) and not os.path.isabs(args[name]):
+                args[name] = str(run_dir / args[name])
+        try:
+            callbacks.append(getattr(keras.callbacks, spec.type)(**args))
+        except Exception as exc:  # bad values of known arguments
+            from kgraph_cli.errors import Diagnostic
+
+            raise SpecError(
+                [
+                    Diagnostic(
+                        "callback", f"{spec.type} cannot be created: {exc}", spec.loc, spec.path
+                    )
+                ]
+            ) from exc
+    return callbacks
+
+
+def prepare_run_dir(options: TrainOptions, model_name: str) -> Path:
+    """The run directory: new, resumed (--resume) or replaced (--force)."""
+    if options.out is None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        run_dir = Path("runs") / f"{model_name}-{stamp}"
+    else:
+        run_dir = options.out
+    if options.resume:
+        if not (run_dir / BACKUP_DIR).is_dir():
+            raise UsageError(
+                f"'{run_dir}' has no interrupted run to resume",
+                "--resume continues a run stopped with Ctrl-C: pass its --out directory",
+            )
+        return run_dir
+    if run_dir.exists() and any(run_dir.iterdir()):
+        if not options.force:
+            raise UsageError(
+                f"run directory '{run_dir}' already exists",
+                "pass --force to replace it, --resume to continue an interrupted "
+                "run, or another --out",
+            )
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+def train_model(
+    valid: ValidSpec,
+    model_name: str,
+    spec_data: Any,
+    options: TrainOptions,
+    reporter: EpochReporter,
+) -> TrainResult:
+    """Train the model on its spec's data and write the run directory."""
+    from kgraph_cli.build import ModelBuilder
+    from kgraph_cli.data.pipeline import ModelIO, make_dataset, prepare_data
+
+    keras = import_keras()
+    train = train_spec_of(valid, model_name)
+    if options.epochs is not None:
+        train.fit.epochs = options.epochs
+    if options.batch_size is not None:
+        train.fit.batch_size = options.batch_size
+    seed_everything(train.fit.seed)
+    model = ModelBuilder(valid).build(model_name)
+    spec_dir = Path(valid.spec.file).parent
+    data = prepare_data(
+        train, ModelIO.of(model, train), spec_dir, options.data_dir, valid.spec.file
+    )
+    run_dir = prepare_run_dir(options, model_name)
+    reporter.note(
+        f"data: {data.description}; training on {len(data.train):,} samples"
+        + (f", validating on {len(data.validation):,}" if data.validation else "")
+    )
+    fit = train.fit
+    steps = -(-len(data.train) // fit.batch_size)
+    compile_model(model, train, fit.steps_per_execution or default_steps_per_execution(steps))
+    train_ds = make_dataset(
+        data.train, fit.batch_size, fit.shuffle, fit.seed, train.data.cache if train.data else True
+    )
+    val_ds = make_dataset(data.validation, fit.batch_size, False, None) if data.validation else None
+    write_text_atomic(
+        run_dir / SPEC_FILE, yaml.safe_dump(_plain_data(spec_data), sort_keys=False), force=True
+    )
+    recorder = _HistoryRecorder(run_dir, resume=options.resume)
+    callbacks = [
+        *make_callbacks(train, run_dir),
+        keras.callbacks.BackupAndRestore(str(run_dir / BACKUP_DIR)),
+        recorder.callback(),
+        keras_callback(reporter, fit.epochs, steps),
+    ]
+    started = time.perf_counter()
+    try:
+        model.fit(
+            train_ds,
+            epochs=fit.epochs,
+            validation_data=val_ds,
+            callbacks=callbacks,
+            class_weight=fit.class_weight,
+            verbose=0,
+        )
+    except KeyboardInterrupt:
+        reporter.train_end()
+        raise TrainingInterrupted(
+            f"training interrupted; {len(recorder.history.get('loss', []))} epoch(s) completed "
+            f"and kept in {run_dir}",
+            hint=f"continue with: kgraph train ... --out {run_dir} --resume",
+        ) from None
+    except (ValueError, TypeError) as exc:
+        reporter.train_end()
+        if debug_enabled():
+            raise
+        raise TrainingError(
+            f"training failed: {' '.join(str(exc).split())[:400]}",
+            hint="a mismatch between the data and the model or its loss that kgraph's checks "
+            "missed; --debug shows the traceback",
+        ) from exc
+    except Exception as exc:
+        reporter.train_end()
+        if debug_enabled() or not _is_tensorflow_error(exc):
+            raise
+        raise TrainingError(
+            f"training failed: {' '.join(exc.message.split())[:400]}",
+            hint="--debug shows the traceback",
+        ) from exc
+    seconds = time.perf_counter() - started
+    epochs_run = len(recorder.new_epochs)
+    metrics = {"train": _last(recorder.history, validation=False)}
+    if data.validation is not None:
+        metrics["validation"] = _last(recorder.history, validation=True)
+    if data.test is not None:
+        test_ds = make_dataset(data.test, fit.batch_size, False, None)
+        metrics["test"] = _named(model.evaluate(test_ds, verbose=0, return_dict=True))
+    _save_model(model, run_dir / MODEL_FILE)
+    write_text_atomic(run_dir / METRICS_FILE, json.dumps(metrics, indent=2) + "\n", force=True)
+    from kgraph_cli.curves import plot_history
+
+    plot_history(recorder.history, run_dir / CURVES_FILE, title=model_name)
+    shutil.rmtree(run_dir / BACKUP_DIR, ignore_errors=True)
+    files = {
+        name: str(run_dir / name)
+        for name in (MODEL_FILE, SPEC_FILE, HISTORY_JSON, HISTORY_CSV, METRICS_FILE, CURVES_FILE)
+    }
+    return TrainResult(
+        run_dir,
+        model_name,
+        len(recorder.history.get("loss", [])),
+        recorder.history,
+        metrics,
+        len(data.train) * epochs_run / seconds if seconds else 0.0,
+        seconds,
+        data.description,
+        files,
+    )
+
+
+def _save_model(model: Any, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp.keras")
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _last(history: dict[str, list[float]], validation: bool) -> dict[str, float]:
+    return {
+        (k[4:] if validation else k): v[-1]
+        for k, v in history.items()
+        if v and k.startswith("val_") == validation and k != "learning_rate"
+    }
+
+
+def _named(results: dict[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in results.items()}
+
+
+def _plain_data(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain_data(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain_data(v) for v in value]
+    return value
+
+
+class _HistoryRecorder:
+    """Keeps history.json/csv current after every epoch (and across --resume)."""
+
+    def __init__(self, run_dir: Path, resume: bool):
+        self.run_dir = run_dir
+        self.history: dict[str, list[float]] = {}
+        self.new_epochs: list[int] = []
+        path = run_dir / HISTORY_JSON
+        if resume and path.exists():
+            self.history = json.loads(path.read_text())
+
+    def callback(self) -> Any:
+        keras = import_keras()
+        recorder = self
+
+        class _Record(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                recorder.record(epoch, logs or {})
+
+        return _Record()
+
+    def record(self, epoch: int, logs: dict[str, Any]) -> None:
+        for name, value in logs.items():
+            values = self.history.setdefault(name, [])
+            del values[epoch:]  # a resumed run redoes nothing twice
+            values.append(float(value))
+        self.new_epochs.append(epoch)
+        write_text_atomic(
+            self.run_dir / HISTORY_JSON, json.dumps(self.history, indent=2) + "\n", force=True
+        )
+        write_text_atomic(self.run_dir / HISTORY_CSV, history_csv(self.history), force=True)
+
+
+def history_csv(history: dict[str, list[float]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    names = list(history)
+    writer.writerow(["epoch", *names])
+    for epoch in range(max((len(v) for v in history.values()), default=0)):
+        writer.writerow([epoch + 1, *(_cell(history[n], epoch) for n in names)])
+    return out.getvalue()
+
+
+def _cell(values: list[float], index: int) -> str:
+    return repr(values[index]) if index < len(values) else ""
