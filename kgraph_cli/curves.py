@@ -11,6 +11,7 @@ def plot_history(history: dict[str, list[float]], path: Path, title: str = "") -
 
     matplotlib.use("Agg")  # no display needed
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     names = [k for k in history if not k.startswith("val_") and k != "learning_rate"]
     names += [k[4:] for k in history if k.startswith("val_") and k[4:] not in history]
@@ -25,6 +26,7 @@ def plot_history(history: dict[str, list[float]], path: Path, title: str = "") -
                 axis.plot(range(1, len(values) + 1), values, style, label=label, markersize=3)
         axis.set_title(name)
         axis.set_xlabel("epoch")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.grid(alpha=0.3)
         axis.legend()
     for axis in list(axes.flat)[len(names) :]:
