@@ -93,6 +93,9 @@ def prepare_data(
             ]
         )
     fields = dict(source.splits[wanted])
+    if data.shuffle:
+        order = np.random.default_rng(train.fit.seed or 0).permutation(_length(fields))
+        fields = {k: v[order] for k, v in fields.items()}
     if data.take is not None:
         fields = {k: v[: data.take] for k, v in fields.items()}
     prepared = PreparedData(Split({}, {}), description=source.description)
@@ -143,7 +146,7 @@ def _split_off(
 ) -> tuple[Arrays, Arrays]:
     """(what stays for training, the held-out split)."""
     if split.fraction is not None:
-        n = len(next(iter(fields.values())))
+        n = _length(fields)
         held = int(round(n * split.fraction))
         if held < 1 or held >= n:
             raise SpecError(
@@ -419,6 +422,10 @@ def make_dataset(
     if shuffle:
         dataset = dataset.shuffle(len(split), seed=seed, reshuffle_each_iteration=True)
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def _length(fields: Arrays) -> int:
+    return len(next(iter(fields.values()))) if fields else 0
 
 
 def _single_or_dict(arrays: Arrays) -> Any:

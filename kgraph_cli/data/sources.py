@@ -397,6 +397,8 @@ def _find_dataset(
 
 def _read_dataset(src: _Source) -> SourceData:
     name = src.options.get("dataset")
+    if name == "digits":
+        return _read_digits(src)
     if name not in _DATASET_FILES:
         src.fail(
             f"unknown dataset {_describe(name)}",
@@ -432,6 +434,22 @@ def _read_dataset(src: _Source) -> SourceData:
             fields["x"] = _pad(fields["x"], maxlen)
     extra = f", sequences padded or cut to {maxlen}" if maxlen is not None else ""
     return SourceData(splits, f"{name} from {path} ({_counts(splits)}{extra})")
+
+
+def _read_digits(src: _Source) -> SourceData:
+    """The UCI 8x8 digits shipped inside kgraph (kgraph_cli/datasets/DIGITS_LICENSE.md)."""
+    for key in src.options:
+        if key not in ("dataset", "split"):
+            src.fail(
+                f"option '{key}' does not apply to dataset 'digits'",
+                "remove it",
+                key=key,
+                code="unknown-key",
+            )
+    path = Path(__file__).resolve().parent.parent / "datasets" / "digits.npz"
+    with np.load(path) as data:
+        splits = {"train": {"x": data["x"], "y": data["y"]}}
+    return SourceData(splits, f"digits (UCI 8x8, shipped with kgraph; {_counts(splits)})")
 
 
 def _dataset_options(src: _Source, name: str) -> tuple[int | None, int, int | None, str]:

@@ -44,6 +44,8 @@ DATA_KEYS = {
     "take": "use only the first N training samples",
     "test": "held-out data for `evaluate`: a fraction, a split of the source, or {source: ...}",
     "cache": "keep the prepared data in memory between epochs (default true)",
+    "shuffle": "shuffle the samples once (seeded by fit.seed) before taking test and "
+    "validation fractions, for sources sorted by class or writer (default false)",
 }
 FEED_KEYS = {
     "field": "the source field (array, npz key, CSV column...)",
@@ -86,7 +88,17 @@ SOURCE_KINDS: dict[str, dict[str, str]] = {
         "test_samples": "number of generated test samples (default: a quarter)",
     },
 }
-DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100", "imdb", "reuters", "boston_housing")
+# keras.datasets names, and `digits`, which ships with kgraph (1,797 8x8 images).
+DATASETS = (
+    "mnist",
+    "fashion_mnist",
+    "cifar10",
+    "cifar100",
+    "imdb",
+    "reuters",
+    "boston_housing",
+    "digits",
+)
 TRANSFORMS = {
     "reshape": "new shape without the batch dimension, e.g. [784]",
     "cast": "a dtype, e.g. float32",
@@ -160,6 +172,7 @@ class DataSpec:
     take: int | None = None
     test: SplitSpec | None = None
     cache: bool = True
+    shuffle: bool = False
 
 
 @dataclass
@@ -540,8 +553,9 @@ class _TrainParser:
             data.take = self.number(body, "take", f"{path}.take", int, 1)
         if "test" in body:
             data.test = self.split(body, "test", f"{path}.test")
-        if "cache" in body and (value := self.boolean(body, "cache", f"{path}.cache")) is not None:
-            data.cache = value
+        for flag in ("cache", "shuffle"):
+            if flag in body and (value := self.boolean(body, flag, f"{path}.{flag}")) is not None:
+                setattr(data, flag, value)
         return data
 
     def source(self, parent: Any, key: Any, path: str) -> SourceSpec | None:
