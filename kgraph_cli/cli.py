@@ -153,7 +153,7 @@ def session(
     except KgraphError as exc:
         if debug:
             raise
-        current.fail(str(exc), getattr(exc, "hint", ""))
+        current.fail(str(exc), exc.hint)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         current.err.print("[bold red]interrupted[/]")

@@ -68,6 +68,10 @@ class KgraphError(Exception):
 
     exit_code = 1
 
+    def __init__(self, message: str, hint: str = ""):
+        self.hint = hint
+        super().__init__(message)
+
 
 class SpecError(KgraphError):
     """The spec is invalid; carries every diagnostic found."""
@@ -77,7 +81,8 @@ class SpecError(KgraphError):
         self.diagnostics = sorted(dict.fromkeys(diagnostics), key=Diagnostic.sort_key)
         errors = [d for d in self.diagnostics if d.is_error]
         first = errors[0] if errors else (self.diagnostics[0] if self.diagnostics else None)
-        super().__init__(first.message if first else "invalid spec")
+        Exception.__init__(self, first.message if first else "invalid spec")
+        self.hint = ""
 
 
 class UsageError(KgraphError):
@@ -85,14 +90,6 @@ class UsageError(KgraphError):
 
     exit_code = 2
 
-    def __init__(self, message: str, hint: str = ""):
-        self.hint = hint
-        super().__init__(message)
-
 
 class MissingDependencyError(KgraphError):
     """An optional dependency (TensorFlow, a plugin's imports) is absent."""
-
-    def __init__(self, message: str, hint: str = ""):
-        self.hint = hint
-        super().__init__(message)

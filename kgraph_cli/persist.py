@@ -18,10 +18,6 @@ SPEC_SUFFIXES = (".yaml", ".yml")
 class ModelFileError(KgraphError):
     """A model file that cannot be loaded (corrupted, truncated, not a model)."""
 
-    def __init__(self, message: str, hint: str = ""):
-        self.hint = hint
-        super().__init__(message)
-
 
 @dataclass
 class Target:

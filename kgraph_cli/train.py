@@ -43,17 +43,9 @@ class TrainingInterrupted(KgraphError):
 
     exit_code = 130
 
-    def __init__(self, message: str, hint: str = ""):
-        self.hint = hint
-        super().__init__(message)
-
 
 class TrainingError(KgraphError):
     """Keras or TensorFlow refused to train (after kgraph's own checks passed)."""
-
-    def __init__(self, message: str, hint: str = ""):
-        self.hint = hint
-        super().__init__(message)
 
 
 def _is_tensorflow_error(exc: Exception) -> bool:

@@ -78,21 +78,8 @@ def prepare_data(
                 )
             ]
         )
-    source = _read(data.source, io, train, spec_dir, data_dir)
-    wanted = str(data.source.options.get("split", "train"))
-    if wanted not in source.splits:
-        raise SpecError(
-            [
-                Diagnostic(
-                    "data",
-                    f"the source has no split '{wanted}'",
-                    data.source.loc,
-                    f"{data.source.path}.split",
-                    did_you_mean(wanted, source.splits),
-                )
-            ]
-        )
-    fields = dict(source.splits[wanted])
+    source, fields = _source_split(data.source, io, train, spec_dir, data_dir, "training")
+    fields = dict(fields)
     if data.shuffle:
         order = np.random.default_rng(train.fit.seed or 0).permutation(_length(fields))
         fields = {k: v[order] for k, v in fields.items()}
@@ -104,7 +91,7 @@ def prepare_data(
         fields, test_fields = _split_off(
             data.test, fields, source.splits, io, train, spec_dir, data_dir, "test"
         )
-    elif "test" in source.splits and wanted != "test":
+    elif "test" in source.splits and data.source.options.get("split", "train") != "test":
         test_fields = source.splits["test"]
     validation_fields = None
     if train.fit.validation is not None:
@@ -132,6 +119,32 @@ def _read(
     from kgraph_cli.data.sources import read_source
 
     return read_source(source_spec, spec_dir, data_dir)
+
+
+def _source_split(
+    source_spec: Any,
+    io: ModelIO,
+    train: TrainSpec,
+    spec_dir: Path,
+    data_dir: Path | None,
+    what: str,
+) -> tuple[Any, Arrays]:
+    """A source and the split of it that `split:` names (default train)."""
+    source = _read(source_spec, io, train, spec_dir, data_dir)
+    wanted = str(source_spec.options.get("split", "train"))
+    if wanted not in source.splits:
+        raise SpecError(
+            [
+                Diagnostic(
+                    "data",
+                    f"the {what} source has no split '{wanted}'",
+                    source_spec.loc,
+                    f"{source_spec.path}.split",
+                    did_you_mean(wanted, source.splits, f"splits: {', '.join(source.splits)}"),
+                )
+            ]
+        )
+    return source, source.splits[wanted]
 
 
 def _split_off(
@@ -181,20 +194,7 @@ def _split_off(
             )
         return fields, splits[split.split]
     assert split.source is not None
-    other = _read(split.source, io, train, spec_dir, data_dir)
-    name = str(split.source.options.get("split", "train"))
-    if name not in other.splits:
-        raise SpecError(
-            [
-                Diagnostic(
-                    "data",
-                    f"the {what} source has no split '{name}'",
-                    split.source.loc,
-                    split.source.path,
-                )
-            ]
-        )
-    return fields, other.splits[name]
+    return fields, _source_split(split.source, io, train, spec_dir, data_dir, what)[1]
 
 
 class _Feeder:
