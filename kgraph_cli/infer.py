@@ -97,6 +97,12 @@ def predict_target(
             "use -o FILE.npy, FILE.npz or FILE.csv",
         )
     check_writable(output, force)
+    if kind == ".npy" and len(target.model.outputs) > 1:  # say so before reading any data
+        names = [t._keras_history.operation.name for t in target.model.outputs]
+        raise UsageError(
+            f"the model has {len(names)} outputs ({', '.join(names)}); .npy holds one array",
+            "use -o FILE.npz (one array per output) or .csv",
+        )
     split, description = select_data(target, data, data_dir, need_targets=False)
     split = Split(split.inputs, {})
     batch = batch_size or _train_spec(target).fit.batch_size

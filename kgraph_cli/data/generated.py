@@ -30,7 +30,9 @@ def _fields(io: ModelIO, n: int, length: int, rng: np.random.Generator) -> dict[
     fields: dict[str, np.ndarray] = {}
     for name, (shape, dtype) in io.inputs.items():
         dims = (n, *(length if d is None else d for d in shape))
-        if dtype.startswith(("int", "uint")):
+        # Inputs feeding an Embedding get valid ids, also when declared float32
+        # (as the guide's ticket router does): normal noise would be ids -3..3.
+        if dtype.startswith(("int", "uint")) or name in io.vocab_sizes:
             fields[name] = rng.integers(0, io.vocab_sizes.get(name, 10), size=dims).astype(dtype)
         elif dtype == "bool":
             fields[name] = rng.integers(0, 2, size=dims).astype(bool)

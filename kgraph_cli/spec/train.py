@@ -357,11 +357,11 @@ class _TrainParser:
         """One value for all outputs, a list with one per output, or a mapping by name."""
         value = body[key]
         n = len(self.outputs)
-        if isinstance(value, YamlList) and key != "loss" or isinstance(value, YamlList) and n > 1:
+        if isinstance(value, YamlList):  # also for one output, as Keras accepts loss=[...]
             if len(value) != n:
                 self.error(
                     "outputs",
-                    f"{key} has {len(value)} entries but model "
+                    f"{key} has {len(value)} entr{'y' if len(value) == 1 else 'ies'} but model "
                     f"'{self.model.name}' has {n} output(s) ({', '.join(self.outputs)})",
                     self.where(body, key),
                     path,
@@ -448,12 +448,16 @@ class _TrainParser:
         if info is None and not args and name in catalog.names:
             return ObjectSpec(name, args, loc, path)
         if info is None:
+            singular = "loss" if kind == "losses" else kind[:-1]  # not "losse"
             self.error(
-                f"unknown-{kind[:-1]}",
-                f"unknown {kind[:-1]} '{name}'",
+                f"unknown-{singular}",
+                f"unknown {singular} '{name}'",
                 loc,
                 path,
-                did_you_mean(name, [*catalog.classes, *catalog.names]),
+                # with arguments only a class will do ({type: RMSprop, ...}, not rmsprop)
+                did_you_mean(
+                    name, [*catalog.classes] if args else [*catalog.classes, *catalog.names]
+                ),
             )
             return None
         for arg in args:
