@@ -280,6 +280,11 @@ DataDirOption = Annotated[
 ]
 
 
+def _fit_overrides(epochs: int | None, batch_size: int | None) -> list[str]:
+    values = (("epochs", epochs), ("batch_size", batch_size))
+    return [f"train.fit.{key}={value}" for key, value in values if value is not None]
+
+
 @app.command()
 def train(
     spec: SpecFile,
@@ -315,6 +320,9 @@ def train(
         from kgraph_cli.progress import EpochReporter
         from kgraph_cli.train import TrainOptions, train_model
 
+        # The flags are overrides, so the run's spec.yaml records them.
+        overrides = [*(overrides or []), *_fit_overrides(epochs, batch_size)]
+        current.sources.extra[OVERRIDE_FILE] = override_source(overrides)
         valid = _validated(spec, overrides, plugins)
         name = _check_model_name(valid, model)
         # People get progress on stdout; with --json, stdout is for the result.
@@ -323,7 +331,7 @@ def train(
             valid,
             name,
             valid.spec.data,
-            TrainOptions(out, resume, force, epochs, batch_size, data_dir),
+            TrainOptions(out, resume, force, data_dir),
             reporter,
         )
         if json_output:
@@ -375,7 +383,7 @@ def evaluate(
         from kgraph_cli.persist import load_target
 
         loaded = load_target(target, model, overrides or [], plugins or [], _check_model_name)
-        result = evaluate_target(loaded, data, data_dir, batch_size)
+        result = evaluate_target(loaded, data, data_dir or loaded.data_dir, batch_size)
         if json_output:
             print_json(result.to_json())
         else:
@@ -410,7 +418,9 @@ def predict(
         from kgraph_cli.persist import load_target
 
         loaded = load_target(target, model, overrides or [], plugins or [], _check_model_name)
-        result = predict_target(loaded, data, data_dir, output, force, batch_size)
+        result = predict_target(
+            loaded, data, data_dir or loaded.data_dir, output, force, batch_size
+        )
         if json_output:
             print_json(result)
         elif not quiet:

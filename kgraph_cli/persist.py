@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from kgraph_cli.errors import KgraphError, UsageError
+from kgraph_cli.rundir import MODEL_FILE, SPEC_FILE, read_run_info
 from kgraph_cli.spec.validate import ValidSpec, validate_spec
 from kgraph_cli.tf import import_keras
 
-MODEL_FILE = "model.keras"
-SPEC_FILE = "spec.yaml"
 SPEC_SUFFIXES = (".yaml", ".yml")
 
 
@@ -27,6 +26,8 @@ class Target:
     valid: ValidSpec | None
     model_name: str
     trained: bool
+    # Where the run's data was found (run.json), for evaluating it again.
+    data_dir: Path | None = None
 
 
 def load_target(
@@ -52,7 +53,8 @@ def load_target(
 
         LayerRegistry(plugins)  # import the plugins so Keras finds their classes
     model = load_keras_model(model_file)
-    return Target(model, valid, model.name, trained=True)
+    info = read_run_info(model_file.parent)
+    return Target(model, valid, model.name, True, info.data_dir if info else None)
 
 
 def load_keras_model(path: Path, safe_mode: bool = True) -> Any:

@@ -23,17 +23,22 @@ import yaml
 from kgraph_cli.errors import KgraphError, SpecError, UsageError
 from kgraph_cli.fileio import write_text_atomic
 from kgraph_cli.progress import EpochReporter, keras_callback
+from kgraph_cli.rundir import (
+    BACKUP_DIR,
+    CURVES_FILE,
+    HISTORY_CSV,
+    HISTORY_JSON,
+    METRICS_FILE,
+    MODEL_FILE,
+    RUN_FILE,
+    SPEC_FILE,
+    RunInfo,
+    write_run_info,
+)
 from kgraph_cli.spec.train import ObjectSpec, TrainSpec, parse_train
 from kgraph_cli.spec.validate import ValidSpec
 from kgraph_cli.tf import debug_enabled, import_keras
 
-MODEL_FILE = "model.keras"
-SPEC_FILE = "spec.yaml"
-HISTORY_JSON = "history.json"
-HISTORY_CSV = "history.csv"
-METRICS_FILE = "metrics.json"
-CURVES_FILE = "curves.png"
-BACKUP_DIR = "backup"
 # Callback arguments that name files: relative paths land in the run directory.
 _PATH_ARGUMENTS = ("filepath", "filename", "log_dir", "backup_dir")
 
@@ -59,8 +64,6 @@ class TrainOptions:
     out: Path | None = None
     resume: bool = False
     force: bool = False
-    epochs: int | None = None
-    batch_size: int | None = None
     data_dir: Path | None = None
 
 
@@ -182,7 +185,7 @@ def make_callbacks(train: TrainSpec, run_dir: Path) -> list[Any]:
     return callbacks
 
 
-def prepare_run_dir(options: TrainOptions, model_name: str) -> Path:
+def prepare_run_dir(options: TrainOptions, model_name: str, spec_text: str) -> Path:
     """The run directory: new, resumed (--resume) or replaced (--force)."""
     if options.out is None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -194,6 +197,13 @@ def prepare_run_dir(options: TrainOptions, model_name: str) -> Path:
             raise UsageError(
                 f"'{run_dir}' has no interrupted run to resume",
                 "--resume continues a run stopped with Ctrl-C: pass its --out directory",
+            )
+        saved = run_dir / SPEC_FILE
+        if saved.is_file() and saved.read_text() != spec_text:
+            raise UsageError(
+                f"the spec differs from the one the run in '{run_dir}' started with",
+                f"resume with the same spec, --set, --epochs and --batch-size (the run's spec "
+                f"is {saved})",
             )
         return run_dir
     if run_dir.exists() and any(run_dir.iterdir()):
@@ -221,17 +231,14 @@ def train_model(
 
     keras = import_keras()
     train = train_spec_of(valid, model_name)
-    if options.epochs is not None:
-        train.fit.epochs = options.epochs
-    if options.batch_size is not None:
-        train.fit.batch_size = options.batch_size
     seed_everything(train.fit.seed)
     model = ModelBuilder(valid).build(model_name)
     spec_dir = Path(valid.spec.file).parent
     data = prepare_data(
         train, ModelIO.of(model, train), spec_dir, options.data_dir, valid.spec.file
     )
-    run_dir = prepare_run_dir(options, model_name)
+    spec_text = yaml.safe_dump(_plain_data(spec_data), sort_keys=False)
+    run_dir = prepare_run_dir(options, model_name, spec_text)
     reporter.note(
         f"data: {data.description}; training on {len(data.train):,} samples"
         + (f", validating on {len(data.validation):,}" if data.validation else "")
@@ -243,9 +250,8 @@ def train_model(
         data.train, fit.batch_size, fit.shuffle, fit.seed, train.data.cache if train.data else True
     )
     val_ds = make_dataset(data.validation, fit.batch_size, False, None) if data.validation else None
-    write_text_atomic(
-        run_dir / SPEC_FILE, yaml.safe_dump(_plain_data(spec_data), sort_keys=False), force=True
-    )
+    write_text_atomic(run_dir / SPEC_FILE, spec_text, force=True)
+    write_run_info(run_dir, RunInfo(str(valid.spec.file), model_name, options.data_dir))
     recorder = _HistoryRecorder(run_dir, resume=options.resume)
     callbacks = [
         *make_callbacks(train, run_dir),
@@ -303,7 +309,15 @@ def train_model(
     shutil.rmtree(run_dir / BACKUP_DIR, ignore_errors=True)
     files = {
         name: str(run_dir / name)
-        for name in (MODEL_FILE, SPEC_FILE, HISTORY_JSON, HISTORY_CSV, METRICS_FILE, CURVES_FILE)
+        for name in (
+            MODEL_FILE,
+            SPEC_FILE,
+            RUN_FILE,
+            HISTORY_JSON,
+            HISTORY_CSV,
+            METRICS_FILE,
+            CURVES_FILE,
+        )
     }
     return TrainResult(
         run_dir,

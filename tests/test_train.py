@@ -234,7 +234,9 @@ def test_mnist_trains_offline_on_the_shared_data(tmp_path: Path) -> None:
     assert "mnist_model" in spec and "SparseCategoricalCrossentropy" in spec
 
     # evaluate the run directory: the test metrics of the run, within 1e-6
-    evaluated = json.loads(invoke(["evaluate", out, "--data-dir", SHARED_DATA, "--json"]).stdout)
+    # (run.json remembers --data-dir: it need not be given again)
+    assert json.loads((out / "run.json").read_text())["data_dir"] == str(SHARED_DATA.resolve())
+    evaluated = json.loads(invoke(["evaluate", out, "--json"]).stdout)
     assert evaluated["samples"] == 10_000
     assert abs(evaluated["metrics"]["accuracy"] - metrics["test"]["accuracy"]) <= 1e-6
 
@@ -341,6 +343,11 @@ def test_resume_after_ctrl_c(tiny: Path, tmp_path: Path, monkeypatch: pytest.Mon
     assert not (out / "model.keras").exists()
     kept = history(out)
     assert len(kept["loss"]) == 2
+
+    # Resuming with other options (here without --epochs 4) is refused.
+    changed = invoke(["train", tiny, "--out", out, "--resume"], exit_code=2)
+    assert "differs from the one the run" in changed.stderr
+    assert len(history(out)["loss"]) == 2
 
     invoke([*args, "--resume"])
     resumed = history(out)

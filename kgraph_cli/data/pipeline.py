@@ -318,15 +318,18 @@ class _Feeder:
         shape, dtype = self.io.inputs[feed.target]
         self.check_shape(feed, array, shape, f"input '{feed.target}'", split)
         self.check_finite(feed, array, split)
-        if dtype.startswith(("int", "uint")):
+        vocab = self.io.vocab_sizes.get(feed.target)
+        # Ids: integer inputs, and float inputs that feed an Embedding (the guide's
+        # ticket router declares its word ids float32; Keras casts them).
+        if dtype.startswith(("int", "uint")) or vocab is not None:
             if not _integral(array):
                 self.fail(
                     feed,
-                    f"input '{feed.target}' is {dtype} but the {split} data has non-integer values",
+                    f"input '{feed.target}' takes integer ids but the {split} data has "
+                    "non-integer values",
                     "feed integer ids, or change the input's dtype",
                 )
                 return array
-            vocab = self.io.vocab_sizes.get(feed.target)
             if vocab is not None and array.size and (array.min() < 0 or array.max() >= vocab):
                 self.fail(
                     feed,
@@ -400,10 +403,15 @@ class _Feeder:
         bad = ~np.isfinite(array)
         if bad.any():
             first = int(np.argwhere(bad.reshape(len(array), -1).any(axis=1))[0][0])
+            where = f"sample {first}"
+            if feed.stacked and array.ndim == 2 and array.shape[1] == len(feed.fields):
+                where += f", column '{feed.fields[int(np.argmax(bad[first]))]}'"
+            elif len(feed.fields) == 1:
+                where += f" of field '{feed.fields[0]}'"
             self.fail(
                 feed,
                 f"the {split} data for '{feed.target}' has {int(bad.sum()):,} NaN "
-                f"or infinite value(s), the first in sample {first}",
+                f"or infinite value(s), the first in {where}",
                 "clean the data (missing CSV cells become NaN)",
             )
 

@@ -1,0 +1,45 @@
+"""The files of a run directory (written by `train`, read by evaluate/predict)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from kgraph_cli.fileio import write_text_atomic
+
+MODEL_FILE = "model.keras"
+SPEC_FILE = "spec.yaml"
+RUN_FILE = "run.json"
+HISTORY_JSON = "history.json"
+HISTORY_CSV = "history.csv"
+METRICS_FILE = "metrics.json"
+CURVES_FILE = "curves.png"
+BACKUP_DIR = "backup"
+
+
+@dataclass
+class RunInfo:
+    """What a run directory needs to be evaluated later: recorded in run.json."""
+
+    spec: str
+    model: str
+    data_dir: Path | None = None
+
+
+def write_run_info(run_dir: Path, info: RunInfo) -> None:
+    data = {
+        "spec": str(Path(info.spec).resolve()),
+        "model": info.model,
+        "data_dir": str(info.data_dir.resolve()) if info.data_dir else None,
+    }
+    write_text_atomic(run_dir / RUN_FILE, json.dumps(data, indent=2) + "\n", force=True)
+
+
+def read_run_info(run_dir: Path) -> RunInfo | None:
+    try:
+        data = json.loads((run_dir / RUN_FILE).read_text())
+        data_dir = Path(data["data_dir"]) if data.get("data_dir") else None
+        return RunInfo(data["spec"], data["model"], data_dir)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
