@@ -185,3 +185,45 @@ def render_metrics(console: Console, result: Any) -> None:
     for name, value in result.metrics.items():
         table.add_row(escape(name), _metric(value))
     console.print(table)
+
+
+def render_model_info(console: Console, info: Any, show_spec: bool) -> None:
+    """`kgraph load`: what the file is, its tensors, training state, spec, check."""
+    console.print(
+        Text.assemble(
+            ("Model: ", "bold"),
+            f"{info.name} ",
+            (f"({info.format}, ", "dim"),
+            (f"{info.path})", "dim"),
+        )
+    )
+    tensors = Table(header_style="bold", title_justify="left")
+    for column in ("", "name", "shape", "dtype"):
+        tensors.add_column(column)
+    for kind, items in (("input", info.inputs), ("output", info.outputs)):
+        for item in items:
+            shape = ", ".join("None" if d is None else str(d) for d in item["shape"])
+            tensors.add_row(kind, escape(item["name"]), f"({shape})", item["dtype"])
+    console.print(tensors)
+    if info.summary is not None:
+        render_summary(console, info.summary)
+    state = "compiled" if info.compiled else "not compiled"
+    if info.optimizer:
+        state += f"; optimizer {info.optimizer} after {info.optimizer_steps:,} step(s)"
+    if info.loss:
+        state += f"; loss {info.loss}"
+    console.print(Text.assemble(("Training: ", "bold"), state))
+    if info.spec is None:
+        console.print(Text.assemble(("Spec: ", "bold"), "none embedded"))
+    elif show_spec:
+        console.print(Text("Spec:", style="bold"))
+        console.print(Text(info.spec))
+    else:
+        lines = info.spec.count("\n")
+        console.print(
+            Text.assemble(("Spec: ", "bold"), f"embedded ({lines} lines; --spec prints it)")
+        )
+    if info.check is not None:
+        shapes = ", ".join(f"{k} {tuple(v)}" for k, v in info.check["outputs"].items())
+        verdict = ("ok", "green") if info.check["ok"] else ("NaN or infinite outputs", "red")
+        console.print(Text.assemble(("Check: ", "bold"), verdict, f" - {shapes}"))

@@ -173,7 +173,7 @@ def _empty_train() -> TrainSpec:
 
 
 def _spec_dir(target: Target) -> Path:
-    return Path(target.valid.spec.file).parent if target.valid else Path.cwd()
+    return target.spec_dir or Path.cwd()
 
 
 def _spec_file(target: Target) -> str:

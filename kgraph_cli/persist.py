@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,8 @@ class Target:
     trained: bool
     # Where the run's data was found (run.json), for evaluating it again.
     data_dir: Path | None = None
+    # The folder the spec's relative data paths start from.
+    spec_dir: Path | None = None
 
 
 def load_target(
@@ -39,7 +42,7 @@ def load_target(
 
         valid = validate_spec(path, overrides, plugins)
         name = check_name(valid, model_name)
-        return Target(ModelBuilder(valid).build(name), valid, name, trained=False)
+        return Target(ModelBuilder(valid).build(name), valid, name, False, None, path.parent)
     model_file = path / MODEL_FILE if path.is_dir() else path
     if not model_file.is_file():
         raise UsageError(
@@ -54,11 +57,24 @@ def load_target(
         LayerRegistry(plugins)  # import the plugins so Keras finds their classes
     model = load_keras_model(model_file)
     info = read_run_info(model_file.parent)
-    return Target(model, valid, model.name, True, info.data_dir if info else None)
+    # A run's spec.yaml is a copy: its data paths are relative to the original spec.
+    spec_dir = Path(info.spec).parent if info else model_file.parent
+    return Target(model, valid, model.name, True, info.data_dir if info else None, spec_dir)
 
 
 def load_keras_model(path: Path, safe_mode: bool = True) -> Any:
     """Load a .keras/.h5 model; problems become a clear error, not a traceback."""
+    if path.name.endswith(".weights.h5"):
+        raise ModelFileError(
+            f"'{path}' holds weights only, not a model",
+            "build the model from its spec and add the weights: "
+            f"kgraph save SPEC --weights {path} -o model.keras",
+        )
+    if path.suffix == ".keras" and not zipfile.is_zipfile(path):
+        raise ModelFileError(
+            f"cannot load model '{path}': not a valid .keras file (truncated or corrupted?)",
+            "a .keras file is a zip archive written by Keras 3 (kgraph train / kgraph save)",
+        )
     keras = import_keras()
     try:
         return keras.saving.load_model(path, safe_mode=safe_mode)
@@ -70,3 +86,221 @@ def load_keras_model(path: Path, safe_mode: bool = True) -> Any:
         if "Unknown layer" in message or "Could not locate class" in message:
             hint = "the model uses custom layers: pass --plugin with the module that defines them"
         raise ModelFileError(f"cannot load model '{path}': {message}", hint) from exc
+
+
+def embedded_spec(path: Path) -> str | None:
+    """The spec a model file was saved with (kgraph save / train), if any."""
+    from kgraph_cli.export import SAVEDMODEL_SPEC_FILE, SPEC_ATTRIBUTE, SPEC_ENTRY
+
+    try:
+        if path.is_dir():
+            spec_file = path / SAVEDMODEL_SPEC_FILE
+            return spec_file.read_text() if spec_file.is_file() else None
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                if SPEC_ENTRY in archive.namelist():
+                    return archive.read(SPEC_ENTRY).decode("utf-8")
+            return None
+        import h5py
+
+        with h5py.File(path, "r") as handle:
+            value = handle.attrs.get(SPEC_ATTRIBUTE)
+            return value.decode() if isinstance(value, bytes) else value
+    except (OSError, KeyError, UnicodeDecodeError, zipfile.BadZipFile):
+        return None
+
+
+def load_weights_from(model: Any, source: Path) -> None:
+    """Give `model` the weights of a trained model, a run directory or a weights file."""
+    if source.is_dir():
+        source = source / MODEL_FILE
+    if not source.is_file():
+        raise UsageError(
+            f"--weights: '{source}' does not exist",
+            "pass a .keras model, a run directory or a .weights.h5 file",
+        )
+    try:
+        if source.name.endswith(".weights.h5"):
+            model.load_weights(source)
+            return
+        trained = load_keras_model(source)
+        mine = [tuple(w.shape) for w in model.weights]
+        theirs = [tuple(w.shape) for w in trained.weights]
+        if mine != theirs:
+            raise ModelFileError(
+                f"--weights: '{source}' has {len(theirs)} weight arrays that do not match this "
+                f"model's {len(mine)}",
+                "the weights must come from a model with the same architecture",
+            )
+        model.set_weights(trained.get_weights())
+    except KgraphError:
+        raise
+    except Exception as exc:  # Keras's own mismatch errors
+        raise ModelFileError(
+            f"--weights: cannot load '{source}': {_short(exc)}",
+            "the weights must come from a model with the same architecture",
+        ) from exc
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+@dataclass
+class ModelInfo:
+    """What `kgraph load` shows about a saved model."""
+
+    path: Path
+    format: str
+    name: str
+    inputs: list[dict[str, Any]]
+    outputs: list[dict[str, Any]]
+    summary: Any = None  # ModelSummary for Keras models
+    spec: str | None = None
+    compiled: bool = False
+    optimizer: str | None = None
+    optimizer_steps: int | None = None
+    loss: Any = None
+    check: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "format": self.format,
+            "name": self.name,
+            "inputs": self.inputs,
+            "outputs": self.outputs,
+            "total_params": self.summary.total_params if self.summary else None,
+            "summary": self.summary.to_json() if self.summary else None,
+            "spec": self.spec,
+            "compiled": self.compiled,
+            "optimizer": self.optimizer,
+            "optimizer_steps": self.optimizer_steps,
+            "loss": self.loss,
+            "check": self.check,
+        }
+
+
+def inspect_model(
+    path: Path, safe_mode: bool = True, check: bool = False, plugins: list[str] | None = None
+) -> ModelInfo:
+    """Load a .keras/.h5 model or a SavedModel folder and describe it."""
+    if plugins:
+        from kgraph_cli.layers import LayerRegistry
+
+        LayerRegistry(plugins)  # import the plugins so Keras finds their classes
+    if path.is_dir():
+        if (path / MODEL_FILE).is_file():  # a run directory
+            path = path / MODEL_FILE
+        else:
+            return _inspect_savedmodel(path, check)
+    from kgraph_cli.summary import summarize_model
+
+    model = load_keras_model(path, safe_mode)
+    summary = summarize_model(model)
+    info = ModelInfo(
+        path,
+        "h5" if path.suffix == ".h5" else "keras",
+        model.name,
+        [vars(t) for t in summary.inputs],
+        [vars(t) for t in summary.outputs],
+        summary,
+        embedded_spec(path),
+    )
+    optimizer = getattr(model, "optimizer", None)
+    info.compiled = bool(getattr(model, "compiled", False))
+    if optimizer is not None:
+        info.optimizer = type(optimizer).__name__
+        info.optimizer_steps = int(optimizer.iterations.numpy())
+    if info.compiled:
+        loss = getattr(model, "loss", None)
+        info.loss = _loss_names(loss)
+    if check:
+        info.check = _forward_check(model)
+    return info
+
+
+def _loss_names(loss: Any) -> Any:
+    if loss is None or isinstance(loss, str):
+        return loss
+    if isinstance(loss, dict):
+        return {k: _loss_names(v) for k, v in loss.items()}
+    if isinstance(loss, (list, tuple)):
+        return [_loss_names(v) for v in loss]
+    return getattr(loss, "name", None) or type(loss).__name__
+
+
+def _random_inputs(specs: list[tuple[str, tuple, str]], batch: int = 2) -> dict[str, Any]:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for name, shape, dtype in specs:
+        dims = (batch, *(8 if d is None else d for d in shape))
+        if dtype.startswith(("int", "uint")):
+            arrays[name] = np.zeros(dims, dtype=dtype)
+        else:
+            arrays[name] = rng.standard_normal(dims).astype(
+                dtype if dtype != "bfloat16" else "float32"
+            )
+    return arrays
+
+
+def _forward_check(model: Any) -> dict[str, Any]:
+    """One forward pass on random inputs: output shapes, and whether all are finite."""
+    import numpy as np
+
+    specs = [
+        (t._keras_history.operation.name, tuple(t.shape[1:]), str(t.dtype)) for t in model.inputs
+    ]
+    arrays = _random_inputs(specs)
+    feed = next(iter(arrays.values())) if len(arrays) == 1 else arrays
+    try:
+        raw = model.predict(feed, verbose=0)
+    except Exception as exc:
+        raise ModelFileError(f"--check: the forward pass failed: {_short(exc)}") from exc
+    outputs = raw if isinstance(raw, (list, tuple)) else [raw]
+    names = [t._keras_history.operation.name for t in model.outputs]
+    return {
+        "ok": all(bool(np.all(np.isfinite(o))) for o in outputs),
+        "outputs": {n: list(np.shape(o)) for n, o in zip(names, outputs, strict=False)},
+    }
+
+
+def _inspect_savedmodel(path: Path, check: bool) -> ModelInfo:
+    import_keras()
+    import tensorflow as tf
+
+    if not (path / "saved_model.pb").is_file():
+        raise UsageError(
+            f"'{path}' is a folder but neither a run directory nor a SavedModel",
+            "pass a .keras/.h5 file, a run directory or a SavedModel folder",
+        )
+    try:
+        loaded = tf.saved_model.load(str(path))
+        serve = loaded.signatures["serving_default"]
+    except Exception as exc:
+        raise ModelFileError(f"cannot load SavedModel '{path}': {_short(exc)}") from exc
+    inputs = [
+        {"name": name, "shape": spec.shape.as_list(), "dtype": spec.dtype.name}
+        for name, spec in serve.structured_input_signature[1].items()
+    ]
+    outputs = [
+        {"name": name, "shape": spec.shape.as_list(), "dtype": spec.dtype.name}
+        for name, spec in serve.structured_outputs.items()
+    ]
+    info = ModelInfo(path, "savedmodel", path.name, inputs, outputs, spec=embedded_spec(path))
+    if check:
+        import numpy as np
+
+        arrays = _random_inputs([(i["name"], tuple(i["shape"][1:]), i["dtype"]) for i in inputs])
+        try:
+            results = serve(**{k: tf.constant(v) for k, v in arrays.items()})
+        except Exception as exc:
+            raise ModelFileError(f"--check: the forward pass failed: {_short(exc)}") from exc
+        info.check = {
+            "ok": all(bool(np.all(np.isfinite(v.numpy()))) for v in results.values()),
+            "outputs": {k: list(v.shape) for k, v in results.items()},
+        }
+    return info

@@ -18,9 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from kgraph_cli.errors import KgraphError, SpecError, UsageError
+from kgraph_cli.export import save_model
 from kgraph_cli.fileio import write_text_atomic
 from kgraph_cli.progress import EpochReporter, keras_callback
 from kgraph_cli.rundir import (
@@ -35,6 +34,7 @@ from kgraph_cli.rundir import (
     RunInfo,
     write_run_info,
 )
+from kgraph_cli.spec.load import resolved_spec_text
 from kgraph_cli.spec.train import ObjectSpec, TrainSpec, parse_train
 from kgraph_cli.spec.validate import ValidSpec
 from kgraph_cli.tf import debug_enabled, import_keras
@@ -237,7 +237,7 @@ def train_model(
     data = prepare_data(
         train, ModelIO.of(model, train), spec_dir, options.data_dir, valid.spec.file
     )
-    spec_text = yaml.safe_dump(_plain_data(spec_data), sort_keys=False)
+    spec_text = resolved_spec_text(valid.spec)
     run_dir = prepare_run_dir(options, model_name, spec_text)
     reporter.note(
         f"data: {data.description}; training on {len(data.train):,} samples"
@@ -301,7 +301,7 @@ def train_model(
     if data.test is not None:
         test_ds = make_dataset(data.test, fit.batch_size, False, None)
         metrics["test"] = _named(model.evaluate(test_ds, verbose=0, return_dict=True))
-    _save_model(model, run_dir / MODEL_FILE)
+    save_model(model, run_dir / MODEL_FILE, "keras", spec_text, force=True)
     write_text_atomic(run_dir / METRICS_FILE, json.dumps(metrics, indent=2) + "\n", force=True)
     from kgraph_cli.curves import plot_history
 
@@ -332,15 +332,6 @@ def train_model(
     )
 
 
-def _save_model(model: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp.keras")
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _last(history: dict[str, list[float]], validation: bool) -> dict[str, float]:
     return {
         (k[4:] if validation else k): v[-1]
@@ -351,14 +342,6 @@ def _last(history: dict[str, list[float]], validation: bool) -> dict[str, float]
 
 def _named(results: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in results.items()}
-
-
-def _plain_data(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain_data(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain_data(v) for v in value]
-    return value
 
 
 class _HistoryRecorder:

@@ -10,6 +10,7 @@ from kgraph_cli.spec.loader import YamlList, YamlMap, load_yaml_file
 from kgraph_cli.spec.model import Spec
 from kgraph_cli.spec.overrides import apply_overrides
 from kgraph_cli.spec.parse import SpecParser
+from kgraph_cli.spec.values import plain
 
 MAX_INCLUDE_DEPTH = 32
 
@@ -127,3 +128,17 @@ def _merge(spec: Spec, included: Spec, diagnostics: list[Diagnostic]) -> None:
                 )
                 continue
             mine[name] = item
+
+
+def resolved_spec_text(spec: Spec) -> str:
+    """The spec as loaded (--set applied) as YAML, its includes made absolute so
+    that a copy stored elsewhere (a run directory, a model file) still finds them."""
+    import yaml
+
+    data = plain(spec.data)
+    include = data.get("include")
+    if include is not None:
+        folder = Path(spec.file).parent
+        paths = [include] if isinstance(include, str) else include
+        data["include"] = [str((folder / p).resolve()) for p in paths]
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)

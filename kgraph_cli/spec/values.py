@@ -32,3 +32,12 @@ def keras_config(value: Any) -> Any:
     if isinstance(value, list):
         return [keras_config(v) for v in value]
     return value
+
+
+def plain(value: Any) -> Any:
+    """YAML data (YamlMap/YamlList) as plain dicts and lists, e.g. to dump it."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
