@@ -9,6 +9,17 @@ EXTRAS ?= cpu,dev
 .PHONY: install test test-fast lint golden catalog schema bench clean
 
 install: $(BIN)/kgraph
+	@# Graphviz's `dot` draws `kgraph plot` .png/.svg/.pdf (.dot/.mmd need nothing).
+	@# Installed as root where apt-get exists (CI, containers); otherwise a warning.
+	@command -v dot >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "make install: installing Graphviz (apt-get install graphviz) for kgraph plot"; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null; } \
+	      || echo "make install: warning: could not install Graphviz; kgraph plot writes .dot/.mmd only"; \
+	  else \
+	    echo "make install: warning: Graphviz is missing; for kgraph plot .png/.svg/.pdf run" \
+	      "'sudo apt-get install graphviz' (Debian/Ubuntu) or 'brew install graphviz' (macOS)"; \
+	  fi; }
 
 $(BIN)/kgraph: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "make install: $(PYTHON) not found (kgraph needs Python 3.11)"; exit 1; }

@@ -17,6 +17,7 @@ import typer
 
 from kgraph_cli import __version__
 from kgraph_cli.errors import Diagnostic, KgraphError, SpecError, UsageError
+from kgraph_cli.rundir import SPEC_SUFFIXES
 from kgraph_cli.spec.overrides import OVERRIDE_FILE, override_source
 
 T = TypeVar("T")
@@ -240,9 +241,20 @@ def validate(
         raise typer.Exit(1)
 
 
+TargetArgument = Annotated[
+    Path,
+    typer.Argument(
+        exists=True,
+        show_default=False,
+        metavar="SPEC|RUN_DIR|MODEL",
+        help="A spec, a run directory written by `kgraph train`, or a .keras file.",
+    ),
+]
+
+
 @app.command()
 def summary(
-    spec: SpecFile,
+    spec: TargetArgument,
     model: ModelOption = None,
     expand: Annotated[
         bool, typer.Option("--expand", "-e", help="Show the layers of nested models.")
@@ -254,18 +266,17 @@ def summary(
 ) -> None:
     """Show a model's layers, output shapes, connections and parameter counts."""
     with session(json_output, False, debug, overrides) as current:
-        from kgraph_cli.build import ModelBuilder
         from kgraph_cli.console import render_summary
+        from kgraph_cli.persist import load_target
         from kgraph_cli.summary import summarize_model
 
-        valid = _validated(spec, overrides, plugins)
-        name = _check_model_name(valid, model)
-        keras_model = ModelBuilder(valid).build(name)
-        facts = summarize_model(keras_model, expand=expand)
+        loaded = load_target(spec, model, overrides or [], plugins or [], _check_model_name)
+        facts = summarize_model(loaded.model, expand=expand)
         if json_output:
             print_json(facts.to_json())
         else:
-            current.report(valid.warnings)
+            if loaded.valid is not None and not loaded.trained:
+                current.report(loaded.valid.warnings)
             render_summary(current.out, facts)
 
 
@@ -287,7 +298,7 @@ def _fit_overrides(epochs: int | None, batch_size: int | None) -> list[str]:
 
 @app.command()
 def train(
-    spec: SpecFile,
+    spec: TargetArgument,
     model: ModelOption = None,
     out: Annotated[
         Path | None,
@@ -323,16 +334,26 @@ def train(
         # The flags are overrides, so the run's spec.yaml records them.
         overrides = [*(overrides or []), *_fit_overrides(epochs, batch_size)]
         current.sources.extra[OVERRIDE_FILE] = override_source(overrides)
-        valid = _validated(spec, overrides, plugins)
-        name = _check_model_name(valid, model)
+        start = None
+        if spec.suffix in SPEC_SUFFIXES and spec.is_file():
+            valid = _validated(spec, overrides, plugins)
+            name = _check_model_name(valid, model)
+        else:  # continue training a saved model, with its optimizer state
+            from kgraph_cli.persist import load_target
+
+            loaded = load_target(spec, model, overrides, plugins or [], _check_model_name)
+            if loaded.valid is None:
+                raise UsageError(
+                    f"'{spec}' has no spec (none embedded, no spec.yaml beside "
+                    "it): kgraph cannot know its training data",
+                    "save models with `kgraph save` or `kgraph train`, which embed the spec",
+                )
+            valid, name, start = loaded.valid, loaded.valid.spec.default, loaded.model
+            data_dir = data_dir or loaded.data_dir
         # People get progress on stdout; with --json, stdout is for the result.
         reporter = EpochReporter(current.err if json_output else current.out, quiet)
         result = train_model(
-            valid,
-            name,
-            valid.spec.data,
-            TrainOptions(out, resume, force, data_dir),
-            reporter,
+            valid, name, None, TrainOptions(out, resume, force, data_dir), reporter, start
         )
         if json_output:
             print_json(result.to_json())
@@ -342,15 +363,6 @@ def train(
             render_training(current.out, result)
 
 
-TargetArgument = Annotated[
-    Path,
-    typer.Argument(
-        exists=True,
-        show_default=False,
-        metavar="SPEC|RUN_DIR|MODEL",
-        help="A spec, a run directory written by `kgraph train`, or a .keras file.",
-    ),
-]
 DataOption = Annotated[
     str | None,
     typer.Option(
@@ -362,6 +374,107 @@ DataOption = Annotated[
     ),
 ]
 BatchOption = Annotated[int | None, typer.Option("--batch-size", min=1, help="Batch size.")]
+
+
+@app.command()
+def save(
+    spec: SpecFile,
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Where to write (.keras, .h5, .weights.h5, "
+            ".tflite, .onnx, or a folder for SavedModel).",
+        ),
+    ],
+    model: ModelOption = None,
+    weights: Annotated[
+        Path | None,
+        typer.Option(
+            "--weights",
+            "-w",
+            show_default=False,
+            help="Take the weights of a trained .keras model, a run directory or a "
+            ".weights.h5 file (default: fresh, untrained).",
+        ),
+    ] = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            "-f",
+            show_default=False,
+            help="keras, h5, weights, savedmodel, tflite or onnx (default: from -o).",
+        ),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite --output.")] = False,
+    overrides: SetOption = None,
+    plugins: PluginOption = None,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Build a spec's model and write it (the spec is embedded where the format allows)."""
+    with session(json_output, quiet, debug, overrides) as current:
+        from kgraph_cli.build import ModelBuilder
+        from kgraph_cli.export import format_for, save_model
+        from kgraph_cli.persist import load_weights_from
+        from kgraph_cli.spec.load import resolved_spec_text
+
+        chosen = format_for(output, fmt)
+        valid = _validated(spec, overrides, plugins)
+        name = _check_model_name(valid, model)
+        keras_model = ModelBuilder(valid).build(name)
+        if weights is not None:
+            load_weights_from(keras_model, weights)
+        result = save_model(keras_model, output, chosen, resolved_spec_text(valid.spec), force)
+        if json_output:
+            print_json(result.to_json())
+        elif not quiet:
+            from kgraph_cli.console import human_bytes
+
+            current.out.print(
+                f"wrote {_escape(str(output))} ({chosen}, {human_bytes(result.bytes)})"
+            )
+
+
+@app.command()
+def load(
+    model_path: Annotated[
+        Path,
+        typer.Argument(
+            exists=True,
+            show_default=False,
+            metavar="MODEL",
+            help="A .keras or .h5 file, a run directory or a SavedModel folder.",
+        ),
+    ],
+    check: Annotated[
+        bool, typer.Option("--check", help="Run a forward pass on random inputs.")
+    ] = False,
+    unsafe: Annotated[
+        bool,
+        typer.Option(
+            "--unsafe",
+            help="Allow models that contain code (Lambda layers). Only for files you trust.",
+        ),
+    ] = False,
+    show_spec: Annotated[bool, typer.Option("--spec", help="Print the embedded spec.")] = False,
+    plugins: PluginOption = None,
+    json_output: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Show what a saved model is: layers, inputs, outputs, embedded spec, training state."""
+    with session(json_output, False, debug) as current:
+        from kgraph_cli.console import render_model_info
+        from kgraph_cli.persist import inspect_model
+
+        info = inspect_model(model_path, safe_mode=not unsafe, check=check, plugins=plugins)
+        if json_output:
+            print_json(info.to_json())
+        else:
+            render_model_info(current.out, info, show_spec)
 
 
 @app.command()
@@ -428,6 +541,86 @@ def predict(
             current.out.print(
                 f"wrote {_escape(str(output))}: {result['samples']:,} samples; {_escape(shapes)}"
             )
+
+
+@app.command()
+def plot(
+    target: TargetArgument,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            show_default=False,
+            help="Where to write: .png, .svg, .pdf (Graphviz), .dot or .mmd (Mermaid; no "
+            "Graphviz needed). A run directory gives its training curves (.png/.svg/.pdf).",
+        ),
+    ] = None,
+    output_format: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            "-f",
+            show_default=False,
+            help="png, svg, pdf, dot, mmd (default: -o's extension), or tree to print the "
+            "graph in the terminal; dot and mmd without -o go to stdout.",
+        ),
+    ] = None,
+    model: ModelOption = None,
+    show_shapes: Annotated[bool, typer.Option("--show-shapes", help="Show output shapes.")] = False,
+    show_dtype: Annotated[bool, typer.Option("--show-dtype", help="Show output dtypes.")] = False,
+    show_layer_names: Annotated[
+        bool,
+        typer.Option(
+            "--show-layer-names/--hide-layer-names",
+            help="Label boxes with layer names (the spec's node names) or only classes.",
+        ),
+    ] = True,
+    show_activations: Annotated[
+        bool, typer.Option("--show-activations", help="Show layers' activation functions.")
+    ] = False,
+    expand_nested: Annotated[
+        bool,
+        typer.Option("--expand-nested", help="Draw the layers of nested models in a frame."),
+    ] = False,
+    rankdir: Annotated[
+        str, typer.Option("--rankdir", help="TB (top to bottom) or LR (left to right).")
+    ] = "TB",
+    dpi: Annotated[
+        int, typer.Option("--dpi", min=20, max=1200, help="Resolution of .png model graphs.")
+    ] = 96,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite --output.")] = False,
+    overrides: SetOption = None,
+    plugins: PluginOption = None,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Draw a model's graph (.png .svg .pdf .dot .mmd, or a terminal tree), or a
+    run directory's training curves.
+
+    Shared layers are one box whose calls are numbered on their edges; nested
+    models are one box, or a frame of their layers with --expand-nested.
+    """
+    with session(json_output, quiet, debug, overrides) as current:
+        from kgraph_cli.plot import PlotOptions, PlotRequest, plot_target
+
+        options = PlotOptions(
+            show_shapes, show_dtype, show_layer_names, show_activations, expand_nested, rankdir, dpi
+        )
+        request = PlotRequest(
+            target, output, output_format, model, overrides or [], plugins or [], force, options
+        )
+        result = plot_target(request, _check_model_name)
+        if json_output:
+            print_json(result.graph.to_json() if result.tree is not None else result.to_json())
+        elif result.tree is not None:
+            current.out.print(result.tree)
+        elif result.text is not None:
+            sys.stdout.write(result.text)
+        elif not quiet:
+            what = "training curves" if result.kind == "curves" else "graph"
+            current.out.print(f"wrote {_escape(str(output))} ({what})")
 
 
 @app.command()

@@ -8,11 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from kgraph_cli.errors import KgraphError, UsageError
-from kgraph_cli.rundir import MODEL_FILE, SPEC_FILE, read_run_info
+from kgraph_cli.rundir import MODEL_FILE, SPEC_FILE, SPEC_SUFFIXES, read_run_info
 from kgraph_cli.spec.validate import ValidSpec, validate_spec
 from kgraph_cli.tf import import_keras
-
-SPEC_SUFFIXES = (".yaml", ".yml")
 
 
 class ModelFileError(KgraphError):
@@ -50,7 +48,12 @@ def load_target(
             "pass a .yaml spec, a run directory written by `kgraph train`, or a .keras file",
         )
     spec_file = model_file.parent / SPEC_FILE
-    valid = validate_spec(spec_file, overrides, plugins) if spec_file.is_file() else None
+    if spec_file.is_file():
+        valid = validate_spec(spec_file, overrides, plugins)
+    elif (text := embedded_spec(model_file)) is not None:
+        valid = validate_spec(f"{model_file}[embedded spec]", overrides, plugins, text=text)
+    else:
+        valid = None
     if valid is None and plugins:
         from kgraph_cli.layers import LayerRegistry
 

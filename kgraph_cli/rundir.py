@@ -16,6 +16,8 @@ HISTORY_CSV = "history.csv"
 METRICS_FILE = "metrics.json"
 CURVES_FILE = "curves.png"
 BACKUP_DIR = "backup"
+# What a path must end with to be taken as a spec rather than a saved model.
+SPEC_SUFFIXES = (".yaml", ".yml")
 
 
 @dataclass

@@ -224,15 +224,20 @@ def train_model(
     spec_data: Any,
     options: TrainOptions,
     reporter: EpochReporter,
+    start: Any = None,
 ) -> TrainResult:
-    """Train the model on its spec's data and write the run directory."""
+    """Train the model on its spec's data and write the run directory.
+
+    `start`: a saved model to continue training, with its weights and, when it
+    was compiled, its optimizer state (default: a fresh model from the spec).
+    """
     from kgraph_cli.build import ModelBuilder
     from kgraph_cli.data.pipeline import ModelIO, make_dataset, prepare_data
 
     keras = import_keras()
     train = train_spec_of(valid, model_name)
     seed_everything(train.fit.seed)
-    model = ModelBuilder(valid).build(model_name)
+    model = start if start is not None else ModelBuilder(valid).build(model_name)
     spec_dir = Path(valid.spec.file).parent
     data = prepare_data(
         train, ModelIO.of(model, train), spec_dir, options.data_dir, valid.spec.file
@@ -245,7 +250,8 @@ def train_model(
     )
     fit = train.fit
     steps = -(-len(data.train) // fit.batch_size)
-    compile_model(model, train, fit.steps_per_execution or default_steps_per_execution(steps))
+    if start is None or not getattr(model, "compiled", False):
+        compile_model(model, train, fit.steps_per_execution or default_steps_per_execution(steps))
     train_ds = make_dataset(
         data.train, fit.batch_size, fit.shuffle, fit.seed, train.data.cache if train.data else True
     )

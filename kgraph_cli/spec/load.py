@@ -6,7 +6,7 @@ from pathlib import Path
 
 from kgraph_cli.errors import Diagnostic, Location, SpecError
 from kgraph_cli.spec.blocks import expand_blocks
-from kgraph_cli.spec.loader import YamlList, YamlMap, load_yaml_file
+from kgraph_cli.spec.loader import YamlList, YamlMap, load_yaml_file, parse_yaml
 from kgraph_cli.spec.model import Spec
 from kgraph_cli.spec.overrides import apply_overrides
 from kgraph_cli.spec.parse import SpecParser
@@ -16,15 +16,16 @@ MAX_INCLUDE_DEPTH = 32
 
 
 def load_spec(
-    path: str | Path, overrides: list[str] | tuple[str, ...] = ()
+    path: str | Path, overrides: list[str] | tuple[str, ...] = (), text: str | None = None
 ) -> tuple[Spec, list[Diagnostic]]:
-    """Load a spec with its includes and expanded blocks.
+    """Load a spec with its includes and expanded blocks; `text`, when given, is
+    the spec's content (one embedded in a model file), `path` then only names it.
 
     Returns the spec and its diagnostics; raises SpecError when a problem
     stops loading altogether (unreadable file, YAML syntax error).
     """
     diagnostics: list[Diagnostic] = []
-    spec = _load_file(Path(path), str(path), list(overrides), diagnostics, stack=[])
+    spec = _load_file(Path(path), str(path), list(overrides), diagnostics, [], text)
     diagnostics += expand_blocks(spec)
     return spec, diagnostics
 
@@ -35,10 +36,11 @@ def _load_file(
     overrides: list[str],
     diagnostics: list[Diagnostic],
     stack: list[tuple[Path, str, Location]],
+    text: str | None = None,
 ) -> Spec:
     """`stack`: the files including this one, outermost first, each as (resolved
     path, displayed path, where it includes the next one)."""
-    data = load_yaml_file(path, display)
+    data = load_yaml_file(path, display) if text is None else parse_yaml(text, display)
     if overrides:
         apply_overrides(data, overrides)
     parser = SpecParser(display)

@@ -32,9 +32,11 @@ def validate_spec(
     path: str | Path,
     overrides: list[str] | tuple[str, ...] = (),
     plugins: list[str] | tuple[str, ...] = (),
+    text: str | None = None,
 ) -> ValidSpec:
-    """Load and check a spec; raise SpecError with every problem found."""
-    spec, diagnostics = load_spec(path, overrides)
+    """Load and check a spec (or spec `text` named `path`); raise SpecError with
+    every problem found."""
+    spec, diagnostics = load_spec(path, overrides, text)
     registry = LayerRegistry(plugins)
     checker = _Checker(spec, registry)
     diagnostics += checker.run()
