@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from kgraph_cli.errors import KgraphError, MissingDependencyError, UsageError
-from kgraph_cli.fileio import check_writable
+from kgraph_cli.fileio import atomic_path, check_writable
 
 # The entry of a .keras zip (and the attribute of an .h5 file, and the file
 # of a SavedModel folder) that holds the spec the model was built from.
@@ -98,15 +98,8 @@ def save_model(model: Any, path: Path, fmt: str, spec_text: str | None, force: b
 
 def _write_file_atomically(path: Path, write: Callable[[Path], None]) -> None:
     # The temporary name keeps the real ending: Keras picks the format by it.
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix="")
-    os.close(fd)
-    tmp = Path(tmp_name + _ending(path))
-    try:
+    with atomic_path(path, _ending(path)) as tmp:
         write(tmp)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp_name).unlink(missing_ok=True)
-        tmp.unlink(missing_ok=True)
 
 
 def _ending(path: Path) -> str:

@@ -3,8 +3,10 @@ interrupted write never leaves half a file nor destroys the old one."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from kgraph_cli.errors import UsageError
@@ -18,19 +20,29 @@ def check_writable(path: Path, force: bool) -> None:
         raise UsageError(f"folder '{path.parent}' does not exist", "create it first")
 
 
+@contextlib.contextmanager
+def atomic_path(path: Path, ending: str = "") -> Iterator[Path]:
+    """A temporary path beside `path` (ending in `ending`, for writers that pick
+    a format by it) that is renamed onto `path` when the block succeeds and
+    removed when it fails: nobody ever sees half a file."""
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=ending)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.chmod(tmp, _file_mode(path))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def write_text_atomic(path: Path, text: str, force: bool = False) -> None:
     check_writable(path, force)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, _file_mode(path))
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+    with atomic_path(path) as tmp:
+        with tmp.open("w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _file_mode(path: Path) -> int:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +12,7 @@ import numpy as np
 
 from kgraph_cli.data.pipeline import ModelIO, PreparedData, Split, make_dataset, prepare_data
 from kgraph_cli.errors import Location, SpecError, UsageError
-from kgraph_cli.fileio import check_writable
+from kgraph_cli.fileio import atomic_path, check_writable
 from kgraph_cli.persist import Target
 from kgraph_cli.spec.loader import YamlMap
 from kgraph_cli.spec.train import DataSpec, FeedSpec, SourceSpec, TrainSpec, parse_train
@@ -127,18 +125,13 @@ def predict_target(
 
 
 def _write_predictions(path: Path, arrays: dict[str, np.ndarray], kind: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=kind)
-    os.close(fd)
-    try:
+    with atomic_path(path, kind) as tmp:
         if kind == ".npy":
             np.save(tmp, next(iter(arrays.values())))
         elif kind == ".npz":
             np.savez(tmp, **arrays)
         else:
-            Path(tmp).write_text(_predictions_csv(arrays))
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+            tmp.write_text(_predictions_csv(arrays))
 
 
 def _predictions_csv(arrays: dict[str, np.ndarray]) -> str:

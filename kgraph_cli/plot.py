@@ -10,7 +10,6 @@ TensorFlow (the model arrives built).
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import tempfile
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from kgraph_cli.errors import KgraphError, MissingDependencyError, UsageError
-from kgraph_cli.fileio import check_writable, write_text_atomic
+from kgraph_cli.fileio import atomic_path, check_writable, write_text_atomic
 from kgraph_cli.rundir import HISTORY_JSON, read_run_info
 
 GRAPHVIZ_FORMATS = ("png", "svg", "pdf")
@@ -868,20 +867,8 @@ def _write_atomic(path: Path, force: bool, write: Callable[[Path], None]) -> Non
     """Let `write` fill a temporary file beside `path` (same extension), then
     rename it over `path`: a failed write leaves no half file behind."""
     check_writable(path, force)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-# -- training curves ----------------------------------------------------------------
+    with atomic_path(path, path.suffix) as tmp:
+        write(tmp)
 
 
 def _plot_curves(run_dir: Path, output: Path | None, fmt: str, force: bool) -> PlotResult:
