@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 # CPU-only TensorFlow keeps the install small and fast; GPU users install
 # the `gpu` extra themselves (README: Installing).
-EXTRAS ?= cpu,dev
+EXTRAS ?= cpu,dev,onnx
 
 .PHONY: install test test-fast lint golden catalog schema bench clean
 

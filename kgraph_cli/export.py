@@ -191,6 +191,7 @@ def _onnx(model: Any, path: Path, spec_text: str | None) -> None:
             "ONNX export needs the `onnx` extra (tf2onnx and onnx)",
             "pip install 'kgraph[onnx]' (or: pip install tf2onnx onnx)",
         ) from None
+    _call_once(model)
     try:
         model.export(str(path), format="onnx", verbose=False)
     except Exception as exc:
@@ -202,6 +203,17 @@ def _onnx(model: Any, path: Path, spec_text: str | None) -> None:
         entry = proto.metadata_props.add()
         entry.key, entry.value = SPEC_ATTRIBUTE, spec_text
         onnx.save(proto, str(path))
+
+
+def _call_once(model: Any) -> None:
+    """Keras's ONNX exporter wants a model that has been called on data once."""
+    import numpy as np
+
+    feeds = [
+        np.zeros((1, *(1 if d is None else d for d in t.shape[1:])), dtype=str(t.dtype))
+        for t in model.inputs
+    ]
+    model(feeds[0] if len(feeds) == 1 else feeds)
 
 
 def _short(exc: BaseException) -> str:

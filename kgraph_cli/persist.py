@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,12 +83,17 @@ def load_keras_model(path: Path, safe_mode: bool = True) -> Any:
     try:
         return keras.saving.load_model(path, safe_mode=safe_mode)
     except Exception as exc:  # Keras raises many kinds for bad files
-        message = " ".join(str(exc).split())[:300]
+        full = " ".join(str(exc).split())
+        message = full[:300]
         hint = "is it a complete .keras file written by Keras 3 (kgraph train / kgraph save)?"
-        if "Lambda" in message or "safe_mode" in message:
-            hint = "the model contains code (a Lambda layer); load it only if you trust it"
-        if "Unknown layer" in message or "Could not locate class" in message:
-            hint = "the model uses custom layers: pass --plugin with the module that defines them"
+        if "Lambda" in full or "safe_mode" in full:
+            message = "it contains Python code (a Lambda layer), which safe mode refuses to load"
+            hint = "only if you trust the file: kgraph load --unsafe"
+        if "Could not locate class" in full or "Unknown layer" in full:
+            found = re.search(r"Could not locate class '([^']+)'", full)
+            missing = f" ({found.group(1)})" if found else ""
+            message = f"it uses a custom layer{missing} that is not loaded"
+            hint = "pass --plugin with the module that defines it"
         raise ModelFileError(f"cannot load model '{path}': {message}", hint) from exc
 
 
