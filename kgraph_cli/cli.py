@@ -623,6 +623,74 @@ def plot(
             current.out.print(f"wrote {_escape(str(output))} ({what})")
 
 
+@app.command("import")
+def import_model(
+    model_file: Annotated[
+        Path,
+        typer.Argument(
+            exists=True,
+            dir_okay=False,
+            readable=True,
+            show_default=False,
+            metavar="MODEL",
+            help="A Keras model file (.keras or .h5): functional or Sequential.",
+        ),
+    ],
+    output: Annotated[
+        Path,
+        typer.Option("--output", "-o", show_default=False, help="The spec to write (.yaml)."),
+    ],
+    weights: Annotated[
+        bool,
+        typer.Option(
+            "--weights", help="Also write the weights next to the spec (SPEC.weights.h5)."
+        ),
+    ] = False,
+    weights_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--weights-file",
+            show_default=False,
+            help="Write the weights to this .weights.h5 file (implies --weights).",
+        ),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
+    plugins: PluginOption = None,
+    json_output: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Turn a Keras model into a spec that rebuilds the same architecture.
+
+    Arguments equal to Keras's defaults are left out; shared layers become
+    `share:` nodes, nested models entries of `models:`. With --weights, the
+    rebuilt model loads the weights file (model.load_weights) and predicts
+    exactly what the original does.
+    """
+    with session(json_output, False, debug) as current:
+        from kgraph_cli.importer import default_weights_path, import_file
+
+        weights_path = weights_file or (default_weights_path(output) if weights else None)
+        result = import_file(model_file, output, weights_path, force, plugins or [])
+        if json_output:
+            print_json(result.to_json())
+            return
+        current.out.print(
+            f"wrote {_escape(str(output))}: {result.layers:,} layers, "
+            f"{result.params:,} parameters"
+            + (f", {len(result.models)} nested model(s)" if result.models else "")
+        )
+        if result.weights is not None:
+            current.out.print(f"wrote {_escape(str(result.weights))} (weights)")
+        for renamed in result.renamed:
+            where = f"{renamed.name} in {renamed.model}" if renamed.model else renamed.name
+            current.err.print(
+                f"[yellow]note:[/] {_escape(repr(renamed.keras_name))} is not a valid spec "
+                f"name: written as {_escape(where)}"
+            )
+        for note in result.notes:
+            current.err.print(f"[yellow]note:[/] {_escape(note)}")
+
+
 @app.command()
 def schema(
     output: Annotated[

@@ -30,7 +30,7 @@ from kgraph_cli.spec.model import NAME_PATTERN, SPEC_VERSION
 WEIGHTS_SUFFIX = ".weights.h5"
 SPEC_SUFFIXES = (".yaml", ".yml")
 # A node line longer than this is written in block style, one key per line.
-FLOW_WIDTH = 100
+FLOW_WIDTH = 120
 _LAYER_ARGUMENTS = ("layer", "backward_layer")
 _MISSING = object()
 
@@ -44,17 +44,26 @@ class ImportResult:
     """A spec as plain data, and what the import had to change or could not keep."""
 
     data: dict[str, Any]
-    # Node names that differ from the Keras names: "model.node" -> Keras name.
-    renamed: dict[str, str] = field(default_factory=dict)
+    # Names that are not the Keras names (which are not identifiers).
+    renamed: list[Renamed] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # id() of each layer (and nested model) of the imported model -> its node's
+    # name, to copy the weights layer by layer.
+    layer_names: dict[int, str] = field(default_factory=dict, repr=False)
 
     def comments(self) -> dict[tuple[str, str], str]:
-        """(model key path, node name) -> the comment written next to the node."""
-        out = {}
-        for where, keras_name in self.renamed.items():
-            path, _, node = where.rpartition(":")
-            out[(path, node)] = f"Keras name: {keras_name!r}"
-        return out
+        """(model key path, name) -> the comment written next to the input or node."""
+        return {(r.model, r.name): f"Keras name: {r.keras_name!r}" for r in self.renamed}
+
+
+@dataclass(frozen=True)
+class Renamed:
+    model: str  # key path of the model: "" (top level) or "models.NAME"
+    name: str  # the input's or node's name in the spec
+    keras_name: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"model": self.model, "name": self.name, "keras_name": self.keras_name}
 
 
 # -- public API ------------------------------------------------------------
@@ -72,12 +81,11 @@ def import_keras_model(model: Any, plugins: list[str] | tuple[str, ...] = ()) ->
     return _Importer(LayerRegistry(plugins)).run(model)
 
 
-def spec_yaml(
-    data: dict[str, Any], comments: dict[tuple[str, str], str] | None = None, header: str = ""
-) -> str:
-    """Readable YAML for a spec: one flow-style line per node where it fits."""
+def spec_yaml(data: dict[str, Any], comments: dict[tuple[str, str], str] | None = None) -> str:
+    """Readable YAML for a spec: one flow-style line per node where it fits;
+    `comments` go next to nodes, by (model key path, node name)."""
     comments = comments or {}
-    lines = [f"# {line}".rstrip() for line in header.splitlines()]
+    lines: list[str] = []
     for key in ("kgraph", "name", "description", "default"):
         if key in data:
             lines.append(_flow_entry(key, data[key]))
@@ -100,7 +108,7 @@ class FileImport:
     layers: int
     params: int
     models: list[str]
-    renamed: dict[str, str]
+    renamed: list[Renamed]
     notes: list[str]
 
     def to_json(self) -> dict[str, Any]:
@@ -110,7 +118,7 @@ class FileImport:
             "layers": self.layers,
             "params": self.params,
             "models": self.models,
-            "renamed": self.renamed,
+            "renamed": [r.to_json() for r in self.renamed],
             "notes": self.notes,
         }
 
@@ -127,9 +135,64 @@ def import_file(
     plugins: list[str] | tuple[str, ...] = (),
 ) -> FileImport:
     """Load a model file, write its spec (and weights), check that both rebuild it."""
-    from kgraph_cli.fileio import check_writable, write_text_atomic
     from kgraph_cli.layers import LayerRegistry
     from kgraph_cli.persist import ModelFileError, load_keras_model
+
+    _check_outputs(output, weights, force)
+    LayerRegistry(plugins)  # before loading: Keras must find the plugins' classes
+    try:
+        model = load_keras_model(model_file, safe_mode=True)
+    except ModelFileError as exc:
+        if "Lambda" in str(exc) or "safe_mode" in str(exc):
+            raise ModelImportError(
+                f"'{model_file}' contains a Lambda layer (Python code): a spec cannot hold code",
+                "replace the Lambda by a Keras layer, or by a custom layer class that "
+                "`kgraph import --plugin MODULE` can name",
+            ) from exc
+        raise
+    return import_model(model, output, weights, force, plugins, model_file.name)
+
+
+def import_model(
+    model: Any,
+    output: Path,
+    weights: Path | None = None,
+    force: bool = False,
+    plugins: list[str] | tuple[str, ...] = (),
+    source: str = "",
+) -> FileImport:
+    """Write the spec of a model (and its weights), after checking that the spec
+    builds a model with the same parameters (and that the weights fit it)."""
+    from kgraph_cli.fileio import write_text_atomic
+
+    _check_outputs(output, weights, force)
+    result = import_keras_model(model, plugins)
+    if source:
+        result.data = {
+            "kgraph": result.data["kgraph"],
+            "name": result.data["name"],
+            "description": f"Imported by `kgraph import` from {source}.",
+            **result.data,
+        }
+    text = spec_yaml(result.data, result.comments())
+    rebuilt = _rebuild(text, output.name, plugins, model)
+    if weights is not None:
+        _save_weights(model, rebuilt, weights, result.layer_names)
+    write_text_atomic(output, text, force=True)
+    return FileImport(
+        output,
+        weights,
+        _layer_count(rebuilt),
+        int(rebuilt.count_params()),
+        list(result.data.get("models") or {}),
+        result.renamed,
+        result.notes,
+    )
+
+
+def _check_outputs(output: Path, weights: Path | None, force: bool) -> None:
+    """Refuse bad names and existing files before any work (usage errors)."""
+    from kgraph_cli.fileio import check_writable
 
     if output.suffix not in SPEC_SUFFIXES:
         raise UsageError(f"'{output}' is not a .yaml file", "name the spec SOMETHING.yaml")
@@ -143,33 +206,6 @@ def import_file(
     check_writable(output, force)
     if weights is not None:
         check_writable(weights, force)
-    registry = LayerRegistry(plugins)  # before loading: Keras must find plugin classes
-    try:
-        model = load_keras_model(model_file, safe_mode=True)
-    except ModelFileError as exc:
-        if "Lambda" in str(exc) or "safe_mode" in str(exc):
-            raise ModelImportError(
-                f"'{model_file}' contains a Lambda layer (Python code): a spec cannot hold code",
-                "replace the Lambda by a Keras layer, or by a custom layer class that "
-                "`kgraph import --plugin MODULE` can name",
-            ) from exc
-        raise
-    result = _Importer(registry).run(model)
-    header = f"Imported by `kgraph import` from {model_file.name}"
-    text = spec_yaml(result.data, result.comments(), header)
-    rebuilt = _rebuild(text, output.name, plugins, model)
-    if weights is not None:
-        _save_weights(model, rebuilt, weights)
-    write_text_atomic(output, text, force=True)
-    return FileImport(
-        output,
-        weights,
-        _layer_count(rebuilt),
-        int(rebuilt.count_params()),
-        list(result.data.get("models") or {}),
-        result.renamed,
-        result.notes,
-    )
 
 
 # -- the graph walk ----------------------------------------------------------
@@ -186,8 +222,9 @@ class _Importer:
         self.entries: dict[str, dict[str, Any]] = {}
         self.entry_of: dict[int, str] = {}
         self.top_name = ""
-        self.renamed: dict[str, str] = {}
+        self.renamed: list[Renamed] = []
         self.notes: list[str] = []
+        self.layer_names: dict[int, str] = {}
         self._default_configs: dict[str, Any] = {}
         self._bodies: dict[str, dict[str, Any]] = {}
 
@@ -200,7 +237,7 @@ class _Importer:
             data["default"] = self.top_name
             data["models"] = self.entries
         data.update(body)
-        return ImportResult(data, self.renamed, self.notes)
+        return ImportResult(data, self.renamed, self.notes, self.layer_names)
 
     # -- models --------------------------------------------------------------
     def _check_model(self, model: Any, what: str) -> None:
@@ -222,14 +259,19 @@ class _Importer:
 
     def _graph(self, model: Any, path: str) -> dict[str, Any]:
         """inputs/layers/outputs of a functional or Sequential model."""
-        from keras.src.ops.node import Node
-
+        label = path.partition("#")[0] or self.top_name  # for messages
         fn = model._functional if type(model) is self.keras.Sequential else model
         names = _Names()
         inputs: dict[str, Any] = {}
         node_names: dict[int, str] = {}  # id(Node) -> spec name
         for tensor in fn.inputs:
             layer, node_index, _ = tensor._keras_history
+            if type(layer) is not self.keras.layers.InputLayer:
+                raise ModelImportError(
+                    f"an input of '{model.name}' is the output of layer '{layer.name}', "
+                    "not a keras.Input",
+                    "a spec's model inputs are inputs: rebuild the model from keras.Input",
+                )
             name = self._name(names, layer.name, path)
             inputs[name] = _input_spec(layer)
             node_names[id(layer._inbound_nodes[node_index])] = name
@@ -242,14 +284,22 @@ class _Importer:
             op = node.operation
             if id(node) in node_names:
                 continue
-            assert isinstance(node, Node)
             first = layer_nodes.get(id(op))
             if first is None:
                 name = self._name(names, op.name, path)
                 layer_nodes[id(op)] = name
+                self.layer_names[id(op)] = name
             else:
                 name = names.unique(f"{first}_{_call_number(op, node, needed)}")
             node_names[id(node)] = name
+            if not isinstance(op, self.keras.layers.Layer):
+                raise ModelImportError(
+                    f"'{op.name}' ({label}) is a keras.ops operation "
+                    f"({type(op).__name__}) applied to tensors directly, such as `x * 2`: "
+                    "a spec's nodes are layers",
+                    "use a layer in the model instead (keras.layers.Multiply, Add, "
+                    "Rescaling, Activation...)",
+                )
             body: dict[str, Any] = {}
             if first is not None:
                 body["share"] = first
@@ -258,13 +308,13 @@ class _Importer:
                 if not op.trainable:
                     body["trainable"] = False
             else:
-                body.update(self._layer_body(op, f"{path or self.top_name}.{name}"))
+                body.update(self._layer_body(op, f"{label}.{name}"))
             inputs_form, call = self._node_inputs(node, node_names, name)
             body["from"] = inputs_form
             if call:
                 body["call"] = call
             layers[name] = body
-        outputs = self._outputs(fn, node_names, layer_nodes, path)
+        outputs = self._outputs(fn, node_names, layer_nodes, label)
         return {"inputs": inputs, "layers": layers, "outputs": outputs}
 
     def _needed_nodes(self, fn: Any) -> set[int]:
@@ -294,8 +344,10 @@ class _Importer:
         signature = _call_signature(op)
         for key, value in list(kwargs.items()):
             param = signature.get(key)
-            if key == "training" and param is not None and value == param.default:
-                del kwargs[key]  # what Keras passes when the call does not say
+            if param is not None and not _keras_tensors(value) and _same(value, param.default):
+                # The call's default: what Keras passes (`training`) when the call
+                # does not say.
+                del kwargs[key]
             elif key == "mask" or key.endswith("_mask"):
                 source = _mask_source(key, args, kwargs, signature)
                 if _is_auto_mask(value, source):
@@ -311,31 +363,38 @@ class _Importer:
             return self.entry_of[id(model)]
         self._check_model(model, "nested model")
         base = _identifier(model.name, "model")
-        path = f"models.{base}"
+        # Renamed nodes are recorded under a provisional path until the entry
+        # has its name (an identical entry may exist already).
+        path = f"models.{base}#{id(model)}"
         body = self._graph(model, path)
-        for name, existing in self.entries.items():
-            if existing == body:  # another instance of the same architecture
-                self.entry_of[id(model)] = name
-                return name
+        name = next((n for n, existing in self.entries.items() if existing == body), None)
+        if name is not None:  # another instance of the same architecture
+            self._move_renamed(path, None)
+            self.entry_of[id(model)] = name
+            return name
         name = base
         number = 1
         while name in self.entries or name == self.top_name:
             number += 1
             name = f"{base}_{number}"
-        if name != base:  # the entry moved: so did the renamed nodes' paths
-            self.renamed = {
-                k.replace(f"{path}:", f"models.{name}:", 1): v for k, v in self.renamed.items()
-            }
+        self._move_renamed(path, f"models.{name}")
         if name != model.name:
             self.notes.append(f"nested model '{model.name}' is `models: {name}`")
         self.entries[name] = body
         self.entry_of[id(model)] = name
         return name
 
+    def _move_renamed(self, old: str, new: str | None) -> None:
+        self.renamed = [
+            r if r.model != old else Renamed(new, r.name, r.keras_name)
+            for r in self.renamed
+            if r.model != old or new is not None
+        ]
+
     def _name(self, names: _Names, keras_name: str, path: str) -> str:
         name = names.unique(_identifier(keras_name, "layer"))
         if name != keras_name:
-            self.renamed[f"{path}:{name}"] = keras_name
+            self.renamed.append(Renamed(path, name, keras_name))
         return name
 
     # -- nodes -----------------------------------------------------------
@@ -387,7 +446,7 @@ class _Importer:
         return f"{name}.{index}" if len(node.outputs) > 1 else name
 
     def _outputs(
-        self, fn: Any, node_names: dict[int, str], layer_nodes: dict[int, str], path: str
+        self, fn: Any, node_names: dict[int, str], layer_nodes: dict[int, str], label: str
     ) -> list[str] | dict[str, str]:
         """A list of refs; a mapping where a list would make kgraph add Identity
         layers (an output of a shared layer's later call, one of several outputs)."""
@@ -403,7 +462,7 @@ class _Importer:
             if key in outputs:
                 key = ref.replace(".", "_")
                 self.notes.append(
-                    f"{path or self.top_name}: output '{ref}' gets an Identity layer "
+                    f"{label}: output '{ref}' gets an Identity layer "
                     f"named '{key}' (two outputs of one layer)"
                 )
             outputs[key] = ref
@@ -442,9 +501,9 @@ class _Importer:
             f"{module}.{cls.__name__})",
         )
 
-    def _layer_body(self, layer: Any, where: str, defaults: Any = _MISSING) -> dict[str, Any]:
-        """`type:` and the arguments that differ from the defaults (by default,
-        those of a layer of the same class made with the required arguments)."""
+    def _layer_body(self, layer: Any, where: str) -> dict[str, Any]:
+        """`type:` and the arguments that differ from the defaults: those of a
+        layer of the same class made with only the required arguments."""
         if self._is_model(layer):
             return {"model": self._entry(layer)}
         type_name = self._layer_type(layer, where)
@@ -455,23 +514,18 @@ class _Importer:
         cache_key = None if wraps else f"{_class_path(type(layer))}:{_json_key(config, 'name')}"
         if cache_key in self._bodies:
             return copy.deepcopy(self._bodies[cache_key])
-        body = self._new_layer_body(layer, type_name, info, config, defaults)
+        body = self._new_layer_body(layer, type_name, info, config, where)
         if cache_key is not None:
             self._bodies[cache_key] = copy.deepcopy(body)
         return body
 
     def _new_layer_body(
-        self, layer: Any, type_name: str, info: Any, config: dict, defaults: Any
+        self, layer: Any, type_name: str, info: Any, config: dict, where: str
     ) -> dict[str, Any]:
-        if defaults is _MISSING:
-            defaults = self._default_config(layer, config, info)
+        defaults = self._default_config(layer, config, info)
         signature_defaults = _init_defaults(type(layer))
         body: dict[str, Any] = {"type": type_name}
-        # Required arguments first, as people write them: Dense(64, activation=...).
-        keys = [k for k in config if k in info.required] + [
-            k for k in config if k not in info.required
-        ]
-        for key in keys:
+        for key in _ordered(config, config, info):
             value = config[key]
             if key == "name":
                 continue
@@ -497,27 +551,32 @@ class _Importer:
                     f"{type_name}() does not take",
                     "the layer's get_config() and its constructor disagree",
                 )
-            body[key] = self._value(value, key)
+            try:
+                body[key] = self._value(value, key)
+            except ModelImportError as exc:
+                raise ModelImportError(f"layer '{layer.name}' ({where}): {exc}", exc.hint) from None
         return self._complete(layer, config, body, info)
 
     def _complete(self, layer: Any, config: dict, body: dict[str, Any], info: Any) -> dict:
-        """Put back the arguments whose default depends on others (MaxPooling2D's
-        strides default to its pool_size): the layer the arguments make must
-        have the original's config."""
+        """Check the arguments against the layer they make, whose config must be
+        the original's: put back those whose default depends on others, drop
+        those the others imply (MaxPooling2D's strides are its pool_size unless
+        given), and write `[3, 3]` as `3` where Keras reads both alike."""
         from kgraph_cli.spec.values import keras_config
 
         cls = type(layer)
-        for _ in range(3):
+
+        def differences(candidate: dict[str, Any]) -> list[str] | None:
             kwargs = {
                 k: copy.deepcopy(config[k]) if k in _LAYER_ARGUMENTS else keras_config(v)
-                for k, v in body.items()
+                for k, v in candidate.items()
                 if k != "type"
             }
             try:
-                made = cls.from_config(kwargs).get_config()
-            except Exception:  # cannot check: keep what the defaults gave
-                return body
-            missing = [
+                made = _construct(cls, kwargs).get_config()
+            except Exception:  # cannot be checked
+                return None
+            return [
                 k
                 for k in config
                 if k != "name"
@@ -525,12 +584,28 @@ class _Importer:
                 and k in info.params
                 and not _same(config[k], made.get(k, _MISSING))
             ]
+
+        missing = differences(body)
+        for _ in range(3):
             if not missing:
-                return body
+                break
             for k in missing:
                 # Already written but not enough (a shortened Keras object): in full.
                 body[k] = self._value(config[k], k, shorten=k not in body)
-            body = {"type": body["type"], **{k: body[k] for k in config if k in body}}
+            body = _ordered(body, config, info)
+            missing = differences(body)
+        if missing != []:  # cannot be checked, or does not settle: keep it all
+            return body
+        for key in reversed(list(body)):
+            if key == "type" or key in info.required or key in _LAYER_ARGUMENTS:
+                continue
+            trial = {k: v for k, v in body.items() if k != key}
+            if differences(trial) == []:
+                body = trial
+        for key, value in list(body.items()):
+            short = _scalar(value)
+            if short is not None and differences({**body, key: short}) == []:
+                body[key] = short
         return body
 
     def _sublayer(self, layer: Any, key: str, config: Any, defaults: Any) -> Any:
@@ -593,7 +668,7 @@ class _Importer:
         key = f"{_class_path(cls)}:{_json_key(base)}"
         if key not in self._default_configs:
             try:
-                self._default_configs[key] = cls.from_config(base).get_config()
+                self._default_configs[key] = _construct(cls, base).get_config()
             except Exception:  # some classes need more than their required arguments
                 self._default_configs[key] = None
         return self._default_configs[key]
@@ -635,6 +710,12 @@ class _Importer:
             obj = self.keras.saving.deserialize_keras_object(value)
         except Exception:
             obj = None
+        if isinstance(obj, self.keras.layers.Layer):
+            raise ModelImportError(
+                f"argument '{key}' is a layer ({class_name}): a spec passes layers only as "
+                "a wrapper's `layer:` or `backward_layer:`",
+                "use the layer that wraps it (keras.layers.LSTM rather than RNN(LSTMCell))",
+            )
         defaults: dict = {}
         if obj is not None and shorten:
             try:
@@ -822,6 +903,40 @@ def _string_alias(cls: type, module: str) -> str | None:
     return None
 
 
+def _construct(cls: type, kwargs: dict[str, Any]) -> Any:
+    """A layer from arguments as the builder passes them; a wrapper from its
+    config, so that its `layer` (a config here) is deserialized."""
+    if any(k in kwargs for k in _LAYER_ARGUMENTS):
+        return cls.from_config(kwargs)
+    return cls(**kwargs)
+
+
+def _ordered(body: dict[str, Any], config: dict, info: Any) -> dict[str, Any]:
+    """`type`, then the required arguments, as people write them (Dense(64,
+    activation=...)), then the others, each group in the config's order."""
+    keys = [k for k in config if k in info.required] + [k for k in config if k not in info.required]
+    head = {"type": body["type"]} if "type" in body else {}
+    return {**head, **{k: body[k] for k in keys if k in body}}
+
+
+def _scalar(value: Any) -> int | None:
+    """The one int of a list of equal ints ([3, 3], [[1, 1], [1, 1]]), else None."""
+    if not isinstance(value, list) or not value:
+        return None
+    leaves: list[Any] = []
+    stack = list(value)
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+        else:
+            leaves.append(item)
+    first = leaves[0] if leaves else None
+    if type(first) is not int or any(type(v) is not int or v != first for v in leaves):
+        return None
+    return first
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
@@ -897,30 +1012,49 @@ def _rebuild(text: str, file_name: str, plugins: Any, original: Any) -> Any:
     return rebuilt
 
 
-def _save_weights(original: Any, rebuilt: Any, path: Path) -> None:
+def _save_weights(original: Any, rebuilt: Any, path: Path, names: dict[int, str]) -> None:
     """The original's weights, saved from the rebuilt model (so that its layer
     structure is the one load_weights finds), written atomically."""
-    import os
+    from kgraph_cli.fileio import atomic_path
 
-    source = original.get_weights()
-    target = rebuilt.weights
-    if len(source) != len(target) or any(
-        tuple(a.shape) != tuple(b.shape) for a, b in zip(source, target, strict=False)
-    ):
-        raise ModelImportError(
-            "the weights of the model and of the imported spec do not line up",
-            "this is a kgraph bug: please report it with the model file",
-        )
-    rebuilt.set_weights(source)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=WEIGHTS_SUFFIX)
-    os.close(fd)
-    try:
-        Path(tmp).unlink()
+    _copy_weights(original, rebuilt, names)
+    with atomic_path(path, WEIGHTS_SUFFIX) as tmp:
         rebuilt.save_weights(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+
+def _copy_weights(source: Any, target: Any, names: dict[int, str]) -> None:
+    """Layer by layer, by name: Keras may order the layers of the two models
+    differently (keyword inputs are ordered by name), never their names."""
+    from kgraph_cli.tf import import_keras
+
+    keras = import_keras()
+    for layer in source.layers:
+        if not layer.weights:
+            continue
+        name = names.get(id(layer))
+        try:
+            twin = target.get_layer(name)
+        except ValueError:
+            twin = None
+        if name is None or twin is None:
+            raise ModelImportError(
+                f"layer '{layer.name}' has no counterpart in the imported spec",
+                "this is a kgraph bug: please report it with the model file",
+            )
+        inner = getattr(layer, "layer", None)
+        if isinstance(layer, keras.Model):
+            _copy_weights(layer, twin, names)
+        elif isinstance(inner, keras.Model):
+            _copy_weights(inner, twin.layer, names)
+        else:
+            values = layer.get_weights()
+            shapes = [tuple(w.shape) for w in twin.weights]
+            if [tuple(v.shape) for v in values] != shapes:
+                raise ModelImportError(
+                    f"the weights of layer '{layer.name}' do not fit the imported spec's",
+                    "this is a kgraph bug: please report it with the model file",
+                )
+            twin.set_weights(values)
 
 
 # -- YAML ----------------------------------------------------------------------
@@ -989,9 +1123,11 @@ __all__ = [
     "FileImport",
     "ImportResult",
     "ModelImportError",
+    "Renamed",
     "default_weights_path",
     "import_file",
     "import_keras_model",
+    "import_model",
     "model_to_spec",
     "spec_yaml",
 ]

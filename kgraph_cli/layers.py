@@ -115,7 +115,7 @@ class LayerRegistry:
                 name = f"{short}.{attr}"
                 self.layers[name] = _info(name, describe_class(obj), obj)
                 # So that Keras finds the class again when it loads a saved model.
-                keras.saving.get_custom_objects().setdefault(attr, obj)
+                keras.saving.get_custom_objects()[attr] = obj
 
 
 def _import_plugin(plugin: str) -> Any:

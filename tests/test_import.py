@@ -1,0 +1,710 @@
+"""`kgraph import`: Keras model -> spec -> Keras model gives the same
+architecture (configuration graph, layers, parameters) and, with the weights
+file, the same predictions.
+
+The round trips run on architectures nobody here wrote (keras.applications,
+built with weights=None: no download) and on every example spec. Each
+application is built once for the module; inputs are small, since parameter
+counts do not depend on the image size when the top is `GlobalAveragePooling
++ Dense(classes)`, which is what include_top=True gives all five of them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from kgraph_cli.cli import app
+from kgraph_cli.importer import spec_yaml
+
+REPO = Path(__file__).resolve().parent.parent
+SPECS = REPO / "specs"
+PLUGIN = SPECS / "plugins" / "my_layers.py"
+SPEC_FILES = sorted(SPECS.glob("*.yaml")) + sorted(SPECS.glob("parts/*.yaml"))
+NEEDS_PLUGIN = {"custom_dense": [str(PLUGIN)]}
+
+# keras.applications, each with include_top=True and classes=10 (the head is
+# GlobalAveragePooling2D + Dense(10), so the counts below hold for any input
+# size) on the smallest input each accepts without pretrained weights.
+APPLICATIONS = {
+    "ResNet50": ((32, 32, 3), 23_608_202),
+    "MobileNetV2": ((32, 32, 3), 2_270_794),
+    "DenseNet121": ((32, 32, 3), 7_047_754),
+    "InceptionV3": ((75, 75, 3), 21_823_274),  # InceptionV3's minimum size
+    "EfficientNetB0": ((32, 32, 3), 4_062_381),
+}
+
+
+def keras_module() -> Any:
+    from kgraph_cli.tf import import_keras
+
+    return import_keras()
+
+
+# -- comparing two models ------------------------------------------------------
+
+
+def functional(model: Any) -> Any:
+    """A Sequential model's functional equivalent (what the spec describes)."""
+    keras = keras_module()
+    return model._functional if type(model) is keras.Sequential else model
+
+
+def identifier(name: str) -> str:
+    """What the importer makes of a name that is not an identifier."""
+    text = re.sub(r"[^A-Za-z0-9_]", "_", name)
+    return f"_{text}" if not text or text[0].isdigit() else text
+
+
+def strip_config(value: Any) -> Any:
+    """A model's get_config() without what a spec does not pin down: the names
+    inside layer configs (a wrapped layer's, a nested model instance's), and
+    tuples versus lists."""
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if key == "config" and isinstance(item, dict):
+                out[key] = {k: strip_config(v) for k, v in item.items() if k != "name"}
+            elif key not in ("build_config", "compile_config"):
+                out[key] = strip_config(item)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [strip_config(v) for v in value]
+    return value
+
+
+def config_graph(model: Any) -> dict:
+    config = strip_config(functional(model).get_config())
+    config.pop("name")
+    return rename(config, op_names(model))
+
+
+def layer_list(model: Any) -> list[tuple[str, str]]:
+    """(class, name) of each layer; a nested Sequential model counts as the
+    functional model it is rebuilt as."""
+    keras = keras_module()
+    return [
+        ("Functional" if type(layer) is keras.Sequential else type(layer).__name__, layer.name)
+        for layer in functional(model).layers
+    ]
+
+
+def op_names(model: Any) -> dict[str, str]:
+    """Names Keras generates for the operations that are not layers (the
+    `not_equal` of Embedding(mask_zero=True)): numbered per session, so
+    compared without their number."""
+    keras = keras_module()
+    return {
+        op.name: re.sub(r"_\d+$", "", op.name)
+        for op in functional(model).operations
+        if not isinstance(op, keras.layers.Layer)
+    }
+
+
+def rename(value: Any, names: dict[str, str]) -> Any:
+    if isinstance(value, dict):
+        return {k: rename(v, names) for k, v in value.items()}
+    if isinstance(value, list):
+        return [rename(v, names) for v in value]
+    return names.get(value, value) if isinstance(value, str) else value
+
+
+def edges(model: Any) -> list[tuple[str, str]]:
+    """(producer, consumer) names, for every call of every layer."""
+    found = []
+    names = op_names(model)
+    for layer in functional(model).get_config()["layers"]:
+        for node in layer["inbound_nodes"]:
+            for tensor in _history(node):
+                found.append(
+                    (names.get(tensor[0], tensor[0]), names.get(layer["name"], layer["name"]))
+                )
+    return sorted(found)
+
+
+def _history(value: Any) -> list:
+    if isinstance(value, dict):
+        if value.get("class_name") == "__keras_tensor__":
+            return [value["config"]["keras_history"]]
+        return [h for v in value.values() for h in _history(v)]
+    if isinstance(value, (list, tuple)):
+        return [h for v in value for h in _history(v)]
+    return []
+
+
+def sample_inputs(model: Any, seed: int = 0) -> list[np.ndarray]:
+    """A fixed random batch of 2 for every input (None dimensions: 6 steps).
+    Values are below 10, so that they are valid ids for Embedding inputs."""
+    rng = np.random.default_rng(seed)
+    arrays = []
+    for tensor in model.inputs:
+        shape = (2, *(6 if d is None else d for d in tensor.shape[1:]))
+        values = rng.random(shape) * 10
+        arrays.append(values.astype(str(tensor.dtype)))
+    return arrays
+
+
+def outputs_of(model: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    result = model(inputs if len(inputs) > 1 else inputs[0], training=False)
+    result = result if isinstance(result, (list, tuple)) else [result]
+    return [np.asarray(r) for r in result]
+
+
+def rebuild(spec: Path, plugins: list[str] | None = None) -> Any:
+    from kgraph_cli.build import ModelBuilder
+    from kgraph_cli.spec.validate import validate_spec
+
+    return ModelBuilder(validate_spec(spec, (), plugins or [])).build()
+
+
+def round_trip(
+    model: Any, folder: Path, name: str, plugins: list[str] | None = None
+) -> tuple[Any, Path]:
+    """Import `model` with its weights; return a fresh rebuild that loaded them."""
+    from kgraph_cli.importer import import_model
+
+    spec = folder / f"{name}.yaml"
+    weights = folder / f"{name}.weights.h5"
+    import_model(model, spec, weights, plugins=plugins or [])
+    rebuilt = rebuild(spec, plugins)
+    rebuilt.load_weights(weights)
+    return rebuilt, spec
+
+
+def assert_same_model(original: Any, rebuilt: Any, exact: bool = True) -> None:
+    """Same parameters, layers (class and name, in order), edges, per-layer
+    configs and predictions; with `exact`, the same configuration graph (which
+    differs by design for names that are not identifiers, and for a nested
+    Sequential model, rebuilt as a functional one)."""
+    keras = keras_module()
+    assert rebuilt.count_params() == original.count_params()
+    expected = [(cls, identifier(name)) for cls, name in layer_list(original)]
+    assert layer_list(rebuilt) == expected
+    assert edges(rebuilt) == sorted((identifier(a), identifier(b)) for a, b in edges(original))
+    if exact:
+        assert config_graph(rebuilt) == config_graph(original)
+    for before, after in zip(functional(original).layers, rebuilt.layers, strict=True):
+        if not isinstance(before, keras.Model) and not isinstance(
+            getattr(before, "layer", None), keras.Sequential
+        ):
+            assert strip_config({"config": after.get_config()}) == strip_config(
+                {"config": before.get_config()}
+            ), before.name
+    inputs = sample_inputs(original)
+    for want, got in zip(outputs_of(original, inputs), outputs_of(rebuilt, inputs), strict=True):
+        assert np.array_equal(want, got)
+
+
+# -- keras.applications ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module", params=list(APPLICATIONS))
+def application(request: pytest.FixtureRequest) -> tuple[str, Any]:
+    name = request.param
+    shape, _ = APPLICATIONS[name]
+    builder = getattr(keras_module().applications, name)
+    return name, builder(weights=None, input_shape=shape, include_top=True, classes=10)
+
+
+@pytest.mark.tf
+def test_application_round_trip(application, tmp_path: Path) -> None:
+    name, model = application
+    assert model.count_params() == APPLICATIONS[name][1]
+    rebuilt, spec = round_trip(model, tmp_path, name)
+    assert_same_model(model, rebuilt)
+    text = spec.read_text()
+    assert "name:" not in re.sub(r"^name: .*$", "", text, flags=re.M)  # no layer names
+    assert "trainable" not in text and "dtype" not in text  # defaults left out
+    assert "glorot_uniform" not in text  # so is Dense's default initializer
+
+
+# -- the example specs ----------------------------------------------------------
+
+
+def spec_models() -> list[tuple[Path, str]]:
+    """Every model of every example spec (views and nested models included);
+    read without plugins, so that collecting the tests imports no TensorFlow."""
+    from kgraph_cli.spec.load import load_spec
+
+    return [(path, name) for path in SPEC_FILES for name in load_spec(path)[0].models]
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize(
+    ("path", "model_name"),
+    spec_models(),
+    ids=lambda v: v.relative_to(SPECS).with_suffix("").as_posix() if isinstance(v, Path) else v,
+)
+def test_example_spec_round_trip(path: Path, model_name: str, tmp_path: Path) -> None:
+    from kgraph_cli.build import ModelBuilder
+    from kgraph_cli.spec.validate import validate_spec
+
+    plugins = NEEDS_PLUGIN.get(path.stem, [])
+    model = ModelBuilder(validate_spec(path, (), plugins)).build(model_name)
+    rebuilt, _ = round_trip(model, tmp_path, model_name, plugins)
+    assert_same_model(model, rebuilt)
+
+
+@pytest.mark.tf
+def test_example_import_reads_like_the_example(tmp_path: Path) -> None:
+    """The nested autoencoder comes back essentially as written."""
+    from kgraph_cli.build import ModelBuilder
+    from kgraph_cli.importer import model_to_spec
+    from kgraph_cli.spec.validate import validate_spec
+
+    model = ModelBuilder(validate_spec(SPECS / "autoencoder_nested.yaml")).build()
+    data = model_to_spec(model)
+    assert data["default"] == "autoencoder" and list(data["models"]) == ["encoder", "decoder"]
+    assert data["layers"] == {
+        "encoder": {"model": "encoder", "from": "img"},
+        "decoder": {"model": "decoder", "from": "encoder"},
+    }
+    encoder = data["models"]["encoder"]["layers"]
+    assert encoder["conv1"] == {
+        "type": "Conv2D",
+        "filters": 16,
+        "kernel_size": 3,
+        "activation": "relu",
+        "from": "original_img",
+    }
+    assert encoder["pool"] == {"type": "MaxPooling2D", "pool_size": 3, "from": "conv2"}
+    text = spec_yaml(data)
+    assert (
+        "      conv1: {type: Conv2D, filters: 16, kernel_size: 3, activation: relu, "
+        "from: original_img}\n" in text
+    )
+
+
+# -- models written here: Sequential, shared, nested, multi-output ----------------
+
+
+@pytest.mark.tf
+def test_sequential_model(tmp_path: Path) -> None:
+    keras = keras_module()
+    model = keras.Sequential(
+        [
+            keras.Input((10,)),
+            keras.layers.Dense(8, activation="relu", name="hidden"),
+            keras.layers.Dropout(0.1, name="drop"),
+            keras.layers.Dense(2, name="logits"),
+        ],
+        name="seq",
+    )
+    rebuilt, spec = round_trip(model, tmp_path, "seq")
+    assert_same_model(model, rebuilt)
+    assert "  drop: {type: Dropout, rate: 0.1, from: hidden}\n" in spec.read_text()
+
+
+@pytest.mark.tf
+def test_shared_layer_becomes_share_nodes(tmp_path: Path) -> None:
+    keras = keras_module()
+    x = keras.Input((8,), name="x")
+    y = keras.Input((8,), name="y")
+    dense = keras.layers.Dense(8, name="dense")
+    twice = dense(dense(x))  # called at two depths
+    other = dense(y)
+    merged = keras.layers.Add(name="add")([twice, other])
+    model = keras.Model([x, y], [merged, twice], name="shared")
+    rebuilt, spec = round_trip(model, tmp_path, "shared")
+    assert_same_model(model, rebuilt)
+    from kgraph_cli.importer import model_to_spec
+
+    data = model_to_spec(model)
+    layers = data["layers"]
+    assert layers["dense"]["type"] == "Dense"
+    shares = {k: v for k, v in layers.items() if "share" in v}
+    assert shares == {
+        "dense_2": {"share": "dense", "from": "dense"},
+        "dense_3": {"share": "dense", "from": "y"},
+    }
+    # The later call's output keeps the layer's name: no Identity layer is added.
+    assert data["outputs"] == {"add": "add", "dense": "dense_2"}
+    assert len(rebuilt.layers) == len(model.layers)
+
+
+@pytest.mark.tf
+def test_nested_models_and_multi_output_layers(tmp_path: Path) -> None:
+    keras = keras_module()
+    code_in = keras.Input((4,), name="code_in")
+    encoder = keras.Model(
+        code_in,
+        [
+            keras.layers.Dense(3, name="mean")(code_in),
+            keras.layers.Dense(3, name="spread")(code_in),
+        ],
+        name="encoder",
+    )
+    step_in = keras.Input((6,), name="step")
+    head = keras.Model(step_in, keras.layers.Dense(2, name="out")(step_in), name="head")
+    a = keras.Input((4,), name="a")
+    b = keras.Input((4,), name="b")
+    mean_a, spread_a = encoder(a)
+    mean_b, _ = encoder(b)  # the same instance again: shared
+    both = keras.layers.Concatenate(name="both")([mean_a, spread_a])
+    seq = keras.Input((5, 6), name="seq")
+    per_step = keras.layers.TimeDistributed(head, name="per_step")(seq)
+    lstm_out, state_h, _ = keras.layers.LSTM(3, return_state=True, name="lstm")(per_step)
+    joined = keras.layers.Concatenate(name="joined")([both, mean_b, lstm_out, state_h])
+    model = keras.Model([a, b, seq], joined, name="outer")
+
+    rebuilt, spec = round_trip(model, tmp_path, "outer")
+    assert_same_model(model, rebuilt)
+    from kgraph_cli.importer import model_to_spec
+
+    data = model_to_spec(model)
+    assert data["default"] == "outer"
+    assert set(data["models"]) == {"encoder", "head"}
+    assert data["models"]["encoder"]["outputs"] == ["mean", "spread"]
+    layers = data["layers"]
+    assert layers["encoder"] == {"model": "encoder", "from": "a"}
+    assert layers["encoder_2"] == {"share": "encoder", "from": "b"}
+    assert layers["both"]["from"] == ["encoder.0", "encoder.1"]
+    assert layers["per_step"]["layer"] == {"model": "head"}
+    assert layers["joined"]["from"] == ["both", "encoder_2.0", "lstm.0", "lstm.1"]
+
+
+@pytest.mark.tf
+def test_nested_sequential_model(tmp_path: Path) -> None:
+    keras = keras_module()
+    block = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(3, name="inner"), keras.layers.ReLU(name="act")],
+        name="block",
+    )
+    x = keras.Input((4,), name="x")
+    y = keras.layers.Dense(2, name="out")(block(x))
+    model = keras.Model(x, y, name="with_block")
+    rebuilt, _ = round_trip(model, tmp_path, "with_block")
+    assert_same_model(model, rebuilt, exact=False)
+    nested = rebuilt.get_layer("block")
+    assert [type(layer).__name__ for layer in nested.layers] == ["InputLayer", "Dense", "ReLU"]
+    from kgraph_cli.importer import model_to_spec
+
+    data = model_to_spec(model)
+    assert data["models"]["block"]["layers"]["act"] == {"type": "ReLU", "from": "inner"}
+
+
+@pytest.mark.tf
+def test_masks_and_call_arguments(tmp_path: Path) -> None:
+    """Keras's own masks (mask_zero) are not written; training=False is."""
+    keras = keras_module()
+    words = keras.Input((None,), dtype="int32", name="words")
+    embedded = keras.layers.Embedding(50, 8, mask_zero=True, name="embedded")(words)
+    encoded = keras.layers.LSTM(4, name="encoded")(embedded)
+    frozen = keras.layers.BatchNormalization(name="frozen")(encoded, training=False)
+    model = keras.Model(words, frozen, name="masked")
+    rebuilt, _ = round_trip(model, tmp_path, "masked")
+    assert_same_model(model, rebuilt)
+    from kgraph_cli.importer import model_to_spec
+
+    layers = model_to_spec(model)["layers"]
+    assert layers["encoded"] == {"type": "LSTM", "units": 4, "from": "embedded"}
+    assert layers["frozen"] == {
+        "type": "BatchNormalization",
+        "from": "encoded",
+        "call": {"training": False},
+    }
+
+
+@pytest.mark.tf
+def test_keyword_inputs_keep_each_layer_its_weights(tmp_path: Path) -> None:
+    """MultiHeadAttention called positionally becomes `from: {query, value,
+    key}`; Keras then orders the three projections differently (keyword
+    inputs go by name), so the weights are matched by layer name, not order."""
+    keras = keras_module()
+    x = keras.Input((4, 6), name="x")
+    query = keras.layers.Dense(6, name="query_proj")(x)
+    value = keras.layers.Dense(6, name="value_proj")(x)
+    key = keras.layers.Dense(6, name="key_proj")(x)
+    attended = keras.layers.MultiHeadAttention(2, 3, name="attention")(query, value, key)
+    model = keras.Model(x, attended, name="attend")
+    rebuilt, spec = round_trip(model, tmp_path, "attend")
+    assert "from: {query: query_proj, value: value_proj, key: key_proj}" in spec.read_text()
+    assert rebuilt.count_params() == model.count_params()
+    assert sorted(layer_list(rebuilt)) == sorted(layer_list(model))
+    assert edges(rebuilt) == edges(model)
+    inputs = sample_inputs(model)
+    assert np.array_equal(outputs_of(model, inputs)[0], outputs_of(rebuilt, inputs)[0])
+
+
+@pytest.mark.tf
+def test_layer_valued_arguments_are_a_clear_error() -> None:
+    from kgraph_cli.importer import ModelImportError, model_to_spec
+
+    keras = keras_module()
+    x = keras.Input((5, 3))
+    model = keras.Model(x, keras.layers.RNN(keras.layers.LSTMCell(4), name="rnn")(x))
+    with pytest.raises(ModelImportError, match="layer 'rnn'.*argument 'cell' is a layer"):
+        model_to_spec(model)
+
+
+@pytest.mark.tf
+def test_non_default_arguments_and_keras_objects(tmp_path: Path) -> None:
+    keras = keras_module()
+    x = keras.Input((6, 6, 3), name="x")
+    y = keras.layers.Conv2D(
+        4,
+        3,
+        strides=2,
+        padding="same",
+        kernel_initializer=keras.initializers.VarianceScaling(2.0, mode="fan_out"),
+        bias_initializer="ones",
+        kernel_regularizer=keras.regularizers.L2(1e-4),
+        name="conv",
+    )(x)
+    y = keras.layers.MaxPooling2D(3, padding="same", name="pool")(y)
+    y = keras.layers.Dense(2, trainable=False, dtype="float64", name="head")(y)
+    model = keras.Model(x, y, name="objects")
+    rebuilt, _ = round_trip(model, tmp_path, "objects")
+    assert_same_model(model, rebuilt)
+    from kgraph_cli.importer import model_to_spec
+
+    layers = model_to_spec(model)["layers"]
+    assert layers["conv"] == {
+        "type": "Conv2D",
+        "filters": 4,
+        "kernel_size": 3,
+        "strides": 2,
+        "padding": "same",
+        "kernel_initializer": {"type": "VarianceScaling", "scale": 2.0, "mode": "fan_out"},
+        "bias_initializer": "ones",
+        "kernel_regularizer": {"type": "L2", "l2": 1e-4},
+        "from": "x",
+    }
+    # strides default to pool_size: not written
+    assert layers["pool"] == {
+        "type": "MaxPooling2D",
+        "pool_size": 3,
+        "padding": "same",
+        "from": "conv",
+    }
+    assert layers["head"] == {
+        "type": "Dense",
+        "units": 2,
+        "trainable": False,
+        "dtype": "float64",
+        "from": "pool",
+    }
+
+
+@pytest.mark.tf
+def test_names_that_are_not_identifiers(tmp_path: Path) -> None:
+    keras = keras_module()
+    x = keras.Input((4,), name="in-put")
+    y = keras.layers.Dense(3, name="dense.1")(x)
+    y = keras.layers.Dense(2, name="2nd")(y)
+    model = keras.Model(x, y, name="my-model")
+    rebuilt, spec = round_trip(model, tmp_path, "renamed")
+    assert_same_model(model, rebuilt, exact=False)
+    text = spec.read_text()
+    assert "name: my_model\n" in text
+    assert "  in_put: [4]  # Keras name: 'in-put'\n" in text
+    assert "  dense_1: {type: Dense, units: 3, from: in_put}  # Keras name: 'dense.1'\n" in text
+    assert "  _2nd: {type: Dense, units: 2, from: dense_1}  # Keras name: '2nd'\n" in text
+
+
+# -- what a spec cannot say ---------------------------------------------------------
+
+
+@pytest.mark.tf
+def test_lambda_layer_is_a_clear_error() -> None:
+    from kgraph_cli.importer import ModelImportError, model_to_spec
+
+    keras = keras_module()
+    x = keras.Input((3,))
+    model = keras.Model(x, keras.layers.Lambda(lambda t: t * 2, name="double")(x))
+    with pytest.raises(ModelImportError, match="'double'.*Lambda"):
+        model_to_spec(model)
+
+
+@pytest.mark.tf
+def test_subclassed_model_and_raw_ops_are_clear_errors() -> None:
+    from kgraph_cli.importer import ModelImportError, model_to_spec
+
+    keras = keras_module()
+
+    class Doubler(keras.Model):
+        def __init__(self) -> None:
+            super().__init__()
+            self.dense = keras.layers.Dense(2)
+
+        def call(self, inputs):
+            return self.dense(inputs) * 2
+
+    subclassed = Doubler()
+    subclassed(np.zeros((1, 3), "float32"))
+    with pytest.raises(ModelImportError, match="subclassed model"):
+        model_to_spec(subclassed)
+    x = keras.Input((3,))
+    with pytest.raises(ModelImportError, match="keras.ops operation"):
+        model_to_spec(keras.Model(x, keras.layers.Dense(1)(x * 2)))
+
+
+@pytest.mark.tf
+def test_custom_layer_needs_its_plugin(tmp_path: Path) -> None:
+    from kgraph_cli.build import ModelBuilder
+    from kgraph_cli.importer import ModelImportError, model_to_spec
+    from kgraph_cli.spec.validate import validate_spec
+
+    spec = SPECS / "custom_dense.yaml"
+    model = ModelBuilder(validate_spec(spec, (), [str(PLUGIN)])).build()
+    with pytest.raises(ModelImportError, match="custom layer") as caught:
+        model_to_spec(model)
+    assert "--plugin" in caught.value.hint
+    data = model_to_spec(model, [str(PLUGIN)])
+    assert data["layers"]["outputs"] == {
+        "type": "my_layers.CustomDense",
+        "units": 10,
+        "from": "inputs",
+    }
+
+
+# -- the command ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    keras = keras_module()
+    folder = tmp_path_factory.mktemp("models")
+    x = keras.Input((5,), name="features")
+    hidden = keras.layers.Dense(4, activation="relu", name="hidden")(x)
+    out = keras.layers.Dense(2, name="scores")(hidden)
+    model = keras.Model(x, out, name="small")
+    path = folder / "small.keras"
+    model.save(path)
+    model.save(folder / "small.h5")
+    return path
+
+
+@pytest.mark.tf
+def test_cli_import_writes_spec_and_weights(runner, small_model_file: Path, tmp_path: Path):
+    from kgraph_cli.persist import load_keras_model
+
+    spec = tmp_path / "small.yaml"
+    result = runner.invoke(
+        app, ["import", str(small_model_file), "-o", str(spec), "--weights", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    weights = tmp_path / "small.weights.h5"
+    assert report["spec"] == str(spec) and report["weights"] == str(weights)
+    assert report["layers"] == 2 and report["params"] == 5 * 4 + 4 + 4 * 2 + 2
+    assert spec.read_text() == (
+        "kgraph: 1\n"
+        "name: small\n"
+        "description: Imported by `kgraph import` from small.keras.\n"
+        "inputs:\n"
+        "  features: [5]\n"
+        "layers:\n"
+        "  hidden: {type: Dense, units: 4, activation: relu, from: features}\n"
+        "  scores: {type: Dense, units: 2, from: hidden}\n"
+        "outputs: [scores]\n"
+    )
+    original = load_keras_model(small_model_file)
+    rebuilt = rebuild(spec)
+    rebuilt.load_weights(weights)
+    inputs = sample_inputs(original)
+    assert np.array_equal(outputs_of(original, inputs)[0], outputs_of(rebuilt, inputs)[0])
+    assert runner.invoke(app, ["validate", str(spec)]).exit_code == 0
+
+
+@pytest.mark.tf
+def test_cli_import_refuses_to_overwrite(runner, small_model_file: Path, tmp_path: Path):
+    spec = tmp_path / "small.yaml"
+    spec.write_text("mine\n")
+    result = runner.invoke(app, ["import", str(small_model_file), "-o", str(spec)])
+    assert result.exit_code == 2
+    assert "already exists" in result.stderr and "--force" in result.stderr
+    assert spec.read_text() == "mine\n"
+    # The weights file is checked before anything is written, too.
+    other = tmp_path / "other.yaml"
+    weights = tmp_path / "w.weights.h5"
+    weights.write_text("old")
+    result = runner.invoke(
+        app, ["import", str(small_model_file), "-o", str(other), "--weights-file", str(weights)]
+    )
+    assert result.exit_code == 2 and not other.exists() and weights.read_text() == "old"
+    result = runner.invoke(
+        app,
+        ["import", str(small_model_file), "-o", str(spec), "--weights-file", str(weights)]
+        + ["--force"],
+    )
+    assert result.exit_code == 0, result.output
+    assert spec.read_text().startswith("kgraph: 1\n") and weights.stat().st_size > 100
+    assert "wrote" in result.stdout
+
+
+@pytest.mark.tf
+def test_cli_import_h5_model(runner, small_model_file: Path, tmp_path: Path):
+    spec = tmp_path / "from_h5.yaml"
+    h5 = small_model_file.with_suffix(".h5")
+    result = runner.invoke(app, ["import", str(h5), "-o", str(spec)])
+    assert result.exit_code == 0, result.output
+    assert "  scores: {type: Dense, units: 2, from: hidden}\n" in spec.read_text()
+
+
+@pytest.mark.tf
+def test_cli_import_lambda_model_exits_1_without_traceback(runner, tmp_path: Path):
+    keras = keras_module()
+    x = keras.Input((3,))
+    model = keras.Model(x, keras.layers.Lambda(lambda t: t + 1, name="plus_one")(x))
+    path = tmp_path / "lambda.keras"
+    model.save(path)
+    spec = tmp_path / "lambda.yaml"
+    result = runner.invoke(app, ["import", str(path), "-o", str(spec)])
+    assert result.exit_code == 1
+    assert "Lambda" in result.stderr and "Traceback" not in result.output
+    assert not spec.exists()
+
+
+def test_cli_import_bad_output_names_are_usage_errors(runner, tmp_path: Path):
+    model = tmp_path / "m.keras"
+    model.write_bytes(b"not read")
+    result = runner.invoke(app, ["import", str(model), "-o", str(tmp_path / "spec.txt")])
+    assert result.exit_code == 2 and ".yaml" in result.stderr
+    result = runner.invoke(
+        app,
+        ["import", str(model), "-o", str(tmp_path / "s.yaml"), "--weights-file", "w.h5"],
+    )
+    assert result.exit_code == 2 and ".weights.h5" in result.stderr
+
+
+# -- YAML, without TensorFlow ------------------------------------------------------------
+
+
+def test_spec_yaml_flow_lines_block_nodes_and_quoting() -> None:
+    data = {
+        "kgraph": 1,
+        "name": "m",
+        "inputs": {"x": [4], "ids": {"shape": [None], "dtype": "int32"}},
+        "layers": {
+            "short": {"type": "Dense", "units": 2, "from": "x"},
+            "long": {
+                "type": "Conv1D",
+                "filters": 64,
+                "kernel_size": 3,
+                "padding": "same",
+                "kernel_initializer": {"type": "VarianceScaling", "scale": 2.0, "mode": "fan_out"},
+                "from": "ids",
+            },
+            "odd": {"type": "Activation", "activation": "1e-3", "from": ["a, b", "null"]},
+        },
+        "outputs": {"short": "short", "long": "long"},
+    }
+    text = spec_yaml(data)
+    assert text.startswith("kgraph: 1\nname: m\ninputs:\n  x: [4]\n")
+    assert "  ids: {shape: [null], dtype: int32}\n" in text
+    assert "  short: {type: Dense, units: 2, from: x}\n" in text
+    assert "  long:\n    type: Conv1D\n    filters: 64\n" in text
+    assert "    from: ids\n" in text
+    assert text.endswith("outputs: {short: short, long: long}\n")
+    # Strings kgraph's YAML would read as something else stay strings.
+    assert "'1e-3'" in text and "'a, b'" in text and "'null'" in text
+    from kgraph_cli.spec.loader import parse_yaml
+
+    loaded = parse_yaml(text, "spec.yaml")
+    assert json.loads(json.dumps(loaded)) == json.loads(json.dumps(data))
