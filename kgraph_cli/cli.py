@@ -182,6 +182,15 @@ def _check_model_name(valid: Any, name: str | None) -> str:
     return name
 
 
+def _load(
+    target: Path, model: str | None, overrides: list[str] | None, plugins: list[str] | None
+) -> Any:
+    """A spec (built), a run directory or a saved model: see persist.load_target."""
+    from kgraph_cli.persist import load_target
+
+    return load_target(target, model, overrides or [], plugins or [], _check_model_name)
+
+
 def _validated(spec_file: Path, overrides: list[str] | None, plugins: list[str] | None) -> Any:
     from kgraph_cli.spec.validate import validate_spec
 
@@ -267,10 +276,9 @@ def summary(
     """Show a model's layers, output shapes, connections and parameter counts."""
     with session(json_output, False, debug, overrides) as current:
         from kgraph_cli.console import render_summary
-        from kgraph_cli.persist import load_target
         from kgraph_cli.summary import summarize_model
 
-        loaded = load_target(spec, model, overrides or [], plugins or [], _check_model_name)
+        loaded = _load(spec, model, overrides, plugins)
         facts = summarize_model(loaded.model, expand=expand)
         if json_output:
             print_json(facts.to_json())
@@ -339,9 +347,7 @@ def train(
             valid = _validated(spec, overrides, plugins)
             name = _check_model_name(valid, model)
         else:  # continue training a saved model, with its optimizer state
-            from kgraph_cli.persist import load_target
-
-            loaded = load_target(spec, model, overrides, plugins or [], _check_model_name)
+            loaded = _load(spec, model, overrides, plugins)
             if loaded.valid is None:
                 raise UsageError(
                     f"'{spec}' has no spec (none embedded, no spec.yaml beside "
@@ -493,9 +499,8 @@ def evaluate(
     with session(json_output, False, debug, overrides) as current:
         from kgraph_cli.console import render_metrics
         from kgraph_cli.infer import evaluate_target
-        from kgraph_cli.persist import load_target
 
-        loaded = load_target(target, model, overrides or [], plugins or [], _check_model_name)
+        loaded = _load(target, model, overrides, plugins)
         result = evaluate_target(loaded, data, data_dir or loaded.data_dir, batch_size)
         if json_output:
             print_json(result.to_json())
@@ -528,9 +533,8 @@ def predict(
     """Run a model on a split or a file and write its outputs (.npy, .npz, .csv)."""
     with session(json_output, quiet, debug, overrides) as current:
         from kgraph_cli.infer import predict_target
-        from kgraph_cli.persist import load_target
 
-        loaded = load_target(target, model, overrides or [], plugins or [], _check_model_name)
+        loaded = _load(target, model, overrides, plugins)
         result = predict_target(
             loaded, data, data_dir or loaded.data_dir, output, force, batch_size
         )

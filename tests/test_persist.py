@@ -96,6 +96,7 @@ def test_cli_save_embeds_the_spec_and_load_shows_it(runner, tmp_path: Path) -> N
     assert "hidden1 (Dense)" in human and "units: 32" in human
 
 
+@pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated:UserWarning")
 @pytest.mark.parametrize(
     ("name", "fmt"),
     [("m.h5", "h5"), ("m.weights.h5", "weights"), ("saved", "savedmodel"), ("m.tflite", "tflite")],
