@@ -53,6 +53,7 @@ schema: install
 
 bench: install
 	$(BIN)/python benchmarks/build_speed.py
+	$(BIN)/python benchmarks/train_speed.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

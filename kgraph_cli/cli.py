@@ -359,7 +359,7 @@ def train(
         # People get progress on stdout; with --json, stdout is for the result.
         reporter = EpochReporter(current.err if json_output else current.out, quiet)
         result = train_model(
-            valid, name, None, TrainOptions(out, resume, force, data_dir), reporter, start
+            valid, name, TrainOptions(out, resume, force, data_dir), reporter, start
         )
         if json_output:
             print_json(result.to_json())

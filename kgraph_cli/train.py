@@ -221,7 +221,6 @@ def prepare_run_dir(options: TrainOptions, model_name: str, spec_text: str) -> P
 def train_model(
     valid: ValidSpec,
     model_name: str,
-    spec_data: Any,
     options: TrainOptions,
     reporter: EpochReporter,
     start: Any = None,

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from typer.testing import CliRunner
@@ -35,3 +39,19 @@ def write_spec(tmp_path: Path):
         return path
 
     return write
+
+
+def benchmark_module(name: str) -> Iterator[ModuleType]:
+    """benchmarks/NAME.py imported as a module (benchmarks/ is not a package);
+    use it from a module-scoped fixture with `yield from`."""
+    spec = importlib.util.spec_from_file_location(
+        f"kgraph_bench_{name}", REPO / "benchmarks" / f"{name}.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.modules.pop(spec.name, None)

@@ -4,29 +4,20 @@ timing assertions: timings belong to the benchmark, not to the test suite."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-BENCHMARK = Path(__file__).resolve().parent.parent / "benchmarks" / "build_speed.py"
+from tests.conftest import benchmark_module
+
 NODES = 50
 
 
 @pytest.fixture(scope="module")
 def bench():
-    """benchmarks/build_speed.py as a module (benchmarks/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("kgraph_bench_build_speed", BENCHMARK)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    try:
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        sys.modules.pop(spec.name, None)
+    """benchmarks/build_speed.py as a module."""
+    yield from benchmark_module("build_speed")
 
 
 @pytest.mark.parametrize("style", ["flat", "blocks"])
