@@ -268,18 +268,9 @@ def small_buffer_dataset(
 ) -> Any:
     """Candidate `make_dataset`: as kgraph's, with a shuffle buffer of 10,000
     samples instead of the whole split (a weaker shuffle)."""
-    import tensorflow as tf
+    from kgraph_cli.data.pipeline import make_dataset
 
-    from kgraph_cli.data.pipeline import _single_or_dict
-
-    inputs = _single_or_dict(split.inputs)
-    targets = _single_or_dict(split.targets)
-    dataset = tf.data.Dataset.from_tensor_slices((inputs, targets) if split.targets else inputs)
-    if cache:
-        dataset = dataset.cache()
-    if shuffle:
-        dataset = dataset.shuffle(min(len(split), 10_000), seed=seed)
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    return make_dataset(split, batch_size, shuffle, seed, cache, shuffle_buffer=10_000)
 
 
 def _seed_without_determinism(seed: int | None) -> None:

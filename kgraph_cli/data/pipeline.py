@@ -417,9 +417,15 @@ class _Feeder:
 
 
 def make_dataset(
-    split: Split, batch_size: int, shuffle: bool, seed: int | None, cache: bool = True
+    split: Split,
+    batch_size: int,
+    shuffle: bool,
+    seed: int | None,
+    cache: bool = True,
+    shuffle_buffer: int | None = None,
 ) -> Any:
-    """A batched, prefetched tf.data pipeline over a split."""
+    """A batched, prefetched tf.data pipeline over a split; the shuffle buffer
+    holds the whole split unless `shuffle_buffer` says otherwise."""
     import tensorflow as tf
 
     inputs = _single_or_dict(split.inputs)
@@ -428,7 +434,8 @@ def make_dataset(
     if cache:
         dataset = dataset.cache()
     if shuffle:
-        dataset = dataset.shuffle(len(split), seed=seed, reshuffle_each_iteration=True)
+        buffer = len(split) if shuffle_buffer is None else min(len(split), shuffle_buffer)
+        dataset = dataset.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 

@@ -106,15 +106,7 @@ class SpecParser:
 
     # -- generic checks -------------------------------------------------
     def check_keys(self, data: YamlMap, allowed: dict | set, path: str, what: str) -> None:
-        for key in data:
-            if key not in allowed:
-                self.error(
-                    "unknown-key",
-                    f"unknown key '{key}' in {what}",
-                    data.key_loc(key),
-                    _join(path, key),
-                    did_you_mean(key, allowed),
-                )
+        self.diagnostics += unknown_keys(data, allowed, path, what)
 
     def mapping(self, parent: Any, key: Any, path: str, what: str) -> YamlMap | None:
         value = parent[key]
@@ -698,6 +690,21 @@ class SpecParser:
         else:
             outputs = [o.ref for o in self.parse_outputs(data, f"{path}.outputs")]
         return BlockSpec(name, loc, params, required, inputs, layers, outputs)
+
+
+def unknown_keys(data: YamlMap, allowed: dict | set, path: str, what: str) -> list[Diagnostic]:
+    """An unknown-key error, with a suggestion, for each key of `data` not allowed."""
+    return [
+        Diagnostic(
+            "unknown-key",
+            f"unknown key '{key}' in {what}",
+            data.key_loc(key),
+            _join(path, key),
+            did_you_mean(key, allowed),
+        )
+        for key in data
+        if key not in allowed
+    ]
 
 
 def _submap(data: YamlMap, exclude: tuple[str, ...]) -> YamlMap:

@@ -11,6 +11,7 @@ from kgraph_cli.errors import Diagnostic, Location
 from kgraph_cli.layers import keras_objects
 from kgraph_cli.spec.loader import YamlList, YamlMap, value_location
 from kgraph_cli.spec.model import DTYPES, ModelSpec
+from kgraph_cli.spec.parse import unknown_keys
 from kgraph_cli.spec.values import describe, keras_config
 from kgraph_cli.suggest import did_you_mean
 
@@ -240,15 +241,7 @@ class _TrainParser:
             )
             return None
         if keys is not None:
-            for name in value:
-                if name not in keys:
-                    self.error(
-                        "unknown-key",
-                        f"unknown key '{name}' in {what}",
-                        value.key_loc(name),
-                        f"{path}.{name}",
-                        did_you_mean(name, keys),
-                    )
+            self.problems += unknown_keys(value, keys, path, what)
         return value
 
     def number(
@@ -303,15 +296,7 @@ class _TrainParser:
                 "train",
             )
             return spec
-        for name in section:
-            if name not in TRAIN_KEYS:
-                self.error(
-                    "unknown-key",
-                    f"unknown key '{name}' in train",
-                    section.key_loc(name),
-                    f"train.{name}",
-                    did_you_mean(name, TRAIN_KEYS),
-                )
+        self.problems += unknown_keys(section, TRAIN_KEYS, "train", "train")
         if "compile" in section and (
             body := self.expect_map(
                 section, "compile", "train.compile", COMPILE_KEYS, "train.compile"
