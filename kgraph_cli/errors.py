@@ -93,3 +93,9 @@ class UsageError(KgraphError):
 
 class MissingDependencyError(KgraphError):
     """An optional dependency (TensorFlow, a plugin's imports) is absent."""
+
+
+def short_message(error: BaseException | str, limit: int = 300) -> str:
+    """An exception's text on one line, cut to `limit` characters, for a message."""
+    text = " ".join(str(error).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kgraph_cli.errors import KgraphError, MissingDependencyError, UsageError
+from kgraph_cli.errors import KgraphError, MissingDependencyError, UsageError, short_message
 from kgraph_cli.fileio import atomic_path, check_writable
 
 # The entry of a .keras zip (and the attribute of an .h5 file, and the file
@@ -156,7 +156,7 @@ def _savedmodel(model: Any, path: Path, spec_text: str | None) -> None:
     try:
         model.export(str(path), format="tf_saved_model", verbose=False)
     except Exception as exc:  # the exporter's own errors
-        raise ExportError(f"SavedModel export failed: {_short(exc)}") from exc
+        raise ExportError(f"SavedModel export failed: {short_message(exc)}") from exc
     if spec_text is not None:
         (path / SAVEDMODEL_SPEC_FILE).write_text(spec_text)
 
@@ -178,7 +178,7 @@ def _tflite(model: Any, path: Path, spec_text: str | None) -> None:
         path.write_bytes(flatbuffer)
     except Exception as exc:  # the converter raises many kinds
         raise ExportError(
-            f"TFLite conversion failed: {_short(exc)}", "--debug shows the converter's log"
+            f"TFLite conversion failed: {short_message(exc)}", "--debug shows the converter's log"
         ) from exc
 
 
@@ -195,7 +195,7 @@ def _onnx(model: Any, path: Path, spec_text: str | None) -> None:
     try:
         model.export(str(path), format="onnx", verbose=False)
     except Exception as exc:
-        raise ExportError(f"ONNX export failed: {_short(exc)}") from exc
+        raise ExportError(f"ONNX export failed: {short_message(exc)}") from exc
     if spec_text is not None:
         import onnx
 
@@ -214,11 +214,6 @@ def _call_once(model: Any) -> None:
         for t in model.inputs
     ]
     model(feeds[0] if len(feeds) == 1 else feeds)
-
-
-def _short(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text if len(text) <= 300 else text[:297] + "..."
 
 
 _WRITERS: dict[str, Callable[[Any, Path, str | None], None]] = {

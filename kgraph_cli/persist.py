@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kgraph_cli.errors import KgraphError, UsageError
+from kgraph_cli.errors import KgraphError, UsageError, short_message
 from kgraph_cli.rundir import MODEL_FILE, SPEC_FILE, SPEC_SUFFIXES, read_run_info
 from kgraph_cli.spec.validate import ValidSpec, validate_spec
 from kgraph_cli.tf import import_keras
@@ -146,14 +146,9 @@ def load_weights_from(model: Any, source: Path) -> None:
         raise
     except Exception as exc:  # Keras's own mismatch errors
         raise ModelFileError(
-            f"--weights: cannot load '{source}': {_short(exc)}",
+            f"--weights: cannot load '{source}': {short_message(exc)}",
             "the weights must come from a model with the same architecture",
         ) from exc
-
-
-def _short(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text if len(text) <= 300 else text[:297] + "..."
 
 
 @dataclass
@@ -268,7 +263,7 @@ def _forward_check(model: Any) -> dict[str, Any]:
     try:
         raw = model.predict(feed, verbose=0)
     except Exception as exc:
-        raise ModelFileError(f"--check: the forward pass failed: {_short(exc)}") from exc
+        raise ModelFileError(f"--check: the forward pass failed: {short_message(exc)}") from exc
     outputs = raw if isinstance(raw, (list, tuple)) else [raw]
     names = [t._keras_history.operation.name for t in model.outputs]
     return {
@@ -290,7 +285,7 @@ def _inspect_savedmodel(path: Path, check: bool) -> ModelInfo:
         loaded = tf.saved_model.load(str(path))
         serve = loaded.signatures["serving_default"]
     except Exception as exc:
-        raise ModelFileError(f"cannot load SavedModel '{path}': {_short(exc)}") from exc
+        raise ModelFileError(f"cannot load SavedModel '{path}': {short_message(exc)}") from exc
     inputs = [
         {"name": name, "shape": spec.shape.as_list(), "dtype": spec.dtype.name}
         for name, spec in serve.structured_input_signature[1].items()
@@ -307,7 +302,7 @@ def _inspect_savedmodel(path: Path, check: bool) -> ModelInfo:
         try:
             results = serve(**{k: tf.constant(v) for k, v in arrays.items()})
         except Exception as exc:
-            raise ModelFileError(f"--check: the forward pass failed: {_short(exc)}") from exc
+            raise ModelFileError(f"--check: the forward pass failed: {short_message(exc)}") from exc
         info.check = {
             "ok": all(bool(np.all(np.isfinite(v.numpy()))) for v in results.values()),
             "outputs": {k: list(v.shape) for k, v in results.items()},

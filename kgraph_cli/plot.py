@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kgraph_cli.errors import KgraphError, MissingDependencyError, UsageError
+from kgraph_cli.errors import KgraphError, MissingDependencyError, UsageError, short_message
 from kgraph_cli.fileio import atomic_path, check_writable, write_text_atomic
 from kgraph_cli.rundir import HISTORY_JSON, read_run_info
 
@@ -857,7 +857,7 @@ def render_graphviz(dot_source: str, fmt: str, dpi: int) -> bytes:
     if process.returncode != 0 or not data:
         message = errors.decode(errors="replace") if isinstance(errors, bytes) else str(errors)
         raise KgraphError(
-            f"Graphviz's dot failed to draw the graph: {' '.join(message.split())[:400]}",
+            f"Graphviz's dot failed to draw the graph: {short_message(message, 400)}",
             "write .dot to look at the source, or .mmd (no Graphviz needed)",
         )
     return data if isinstance(data, bytes) else data.encode()

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kgraph_cli.errors import KgraphError, SpecError, UsageError
+from kgraph_cli.errors import KgraphError, SpecError, UsageError, short_message
 from kgraph_cli.export import save_model
 from kgraph_cli.fileio import write_text_atomic
 from kgraph_cli.progress import EpochReporter, keras_callback
@@ -286,7 +286,7 @@ def train_model(
         if debug_enabled():
             raise
         raise TrainingError(
-            f"training failed: {' '.join(str(exc).split())[:400]}",
+            f"training failed: {short_message(exc, 400)}",
             hint="a mismatch between the data and the model or its loss that kgraph's checks "
             "missed; --debug shows the traceback",
         ) from exc
@@ -295,7 +295,7 @@ def train_model(
         if debug_enabled() or not _is_tensorflow_error(exc):
             raise
         raise TrainingError(
-            f"training failed: {' '.join(exc.message.split())[:400]}",
+            f"training failed: {short_message(exc.message, 400)}",
             hint="--debug shows the traceback",
         ) from exc
     seconds = time.perf_counter() - started
