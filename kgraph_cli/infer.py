@@ -11,11 +11,19 @@ from typing import Any
 import numpy as np
 
 from kgraph_cli.data.pipeline import ModelIO, PreparedData, Split, make_dataset, prepare_data
-from kgraph_cli.errors import Location, SpecError, UsageError
+from kgraph_cli.errors import Location, UsageError
 from kgraph_cli.fileio import atomic_path, check_writable
 from kgraph_cli.persist import Target
 from kgraph_cli.spec.loader import YamlMap
-from kgraph_cli.spec.train import DataSpec, FeedSpec, SourceSpec, TrainSpec, parse_train
+from kgraph_cli.spec.train import (
+    CompileSpec,
+    DataSpec,
+    FeedSpec,
+    FitSpec,
+    SourceSpec,
+    TrainSpec,
+    checked_train,
+)
 
 SPLITS = ("train", "validation", "test")
 FILE_KINDS = {".npz": "npz", ".csv": "csv", ".tsv": "csv"}
@@ -150,19 +158,9 @@ def _predictions_csv(arrays: dict[str, np.ndarray]) -> str:
 
 
 def _train_spec(target: Target) -> TrainSpec:
-    if target.valid is None:
-        return _empty_train()
-    spec = target.valid.spec
-    train, problems = parse_train(spec.train, spec.models[target.model_name], spec.file)
-    if any(p.is_error for p in problems):
-        raise SpecError(problems)
-    return train
-
-
-def _empty_train() -> TrainSpec:
-    from kgraph_cli.spec.train import CompileSpec, FitSpec
-
-    return TrainSpec(CompileSpec(), FitSpec())
+    if target.valid is None:  # a bare model file: Keras's defaults
+        return TrainSpec(CompileSpec(), FitSpec())
+    return checked_train(target.valid.spec, target.model_name)
 
 
 def _spec_dir(target: Target) -> Path:
@@ -202,6 +200,6 @@ def _file_split(
     if not need_targets:
         targets = {}
     data = DataSpec(source, inputs, targets, loc)
-    spec = TrainSpec(train.compile, train.fit.__class__(), train.callbacks, data, loc)
+    spec = TrainSpec(train.compile, FitSpec(), train.callbacks, data, loc)
     prepared: PreparedData = prepare_data(spec, io_, Path.cwd(), data_dir, DATA_OPTION)
     return prepared.train, str(path)

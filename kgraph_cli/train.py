@@ -35,7 +35,7 @@ from kgraph_cli.rundir import (
     write_run_info,
 )
 from kgraph_cli.spec.load import resolved_spec_text
-from kgraph_cli.spec.train import ObjectSpec, TrainSpec, parse_train
+from kgraph_cli.spec.train import ObjectSpec, TrainSpec, checked_train
 from kgraph_cli.spec.validate import ValidSpec
 from kgraph_cli.tf import debug_enabled, import_keras
 
@@ -91,15 +91,6 @@ class TrainResult:
             "history": self.history,
             "files": self.files,
         }
-
-
-def train_spec_of(valid: ValidSpec, model_name: str) -> TrainSpec:
-    """The checked `train:` section for a model of the spec (SpecError if invalid)."""
-    model_spec = valid.spec.models[model_name]
-    train, problems = parse_train(valid.spec.train, model_spec, valid.spec.file)
-    if any(p.is_error for p in problems):
-        raise SpecError(problems)
-    return train
 
 
 def seed_everything(seed: int | None) -> None:
@@ -234,7 +225,7 @@ def train_model(
     from kgraph_cli.data.pipeline import ModelIO, make_dataset, prepare_data
 
     keras = import_keras()
-    train = train_spec_of(valid, model_name)
+    train = checked_train(valid.spec, model_name)
     seed_everything(train.fit.seed)
     model = start if start is not None else ModelBuilder(valid).build(model_name)
     spec_dir = Path(valid.spec.file).parent

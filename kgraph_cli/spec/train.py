@@ -211,6 +211,17 @@ def parse_train(section: Any, model: ModelSpec, file: str) -> tuple[TrainSpec, l
     return parser.parse(section), parser.problems
 
 
+def checked_train(spec: Any, model_name: str) -> TrainSpec:
+    """The `train:` section of a loaded spec, for one of its models; SpecError if
+    it has errors (a spec without one gives Keras's defaults)."""
+    from kgraph_cli.errors import SpecError
+
+    train, problems = parse_train(spec.train, spec.models[model_name], spec.file)
+    if any(p.is_error for p in problems):
+        raise SpecError(problems)
+    return train
+
+
 def output_names(model: ModelSpec) -> list[str]:
     return [o.name for o in model.outputs]
 
