@@ -257,11 +257,6 @@ class ModelBuilder:
         raise _NodeFailed from exc
 
 
-def build_model(valid: ValidSpec, name: str | None = None) -> Any:
-    """Build one model of a validated spec (the default one without a name)."""
-    return ModelBuilder(valid).build(name)
-
-
 def _layer_label(node: NodeSpec) -> str:
     if node.kind is NodeKind.LAYER and node.layer is not None:
         return node.layer.type

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from kgraph_cli.errors import Diagnostic, Location, Severity
+from kgraph_cli.errors import Diagnostic, Location
 from kgraph_cli.spec.loader import YamlList, YamlMap, value_location
 from kgraph_cli.spec.model import (
     DTYPES,
@@ -98,11 +98,6 @@ class SpecParser:
         self, code: str, message: str, loc: Location, path: str, hint: str = "", related: tuple = ()
     ) -> None:
         self.diagnostics.append(Diagnostic(code, message, loc, path, hint, related=related))
-
-    def warn(self, code: str, message: str, loc: Location, path: str, hint: str = "") -> None:
-        self.diagnostics.append(
-            Diagnostic(code, message, loc, path, hint, severity=Severity.WARNING)
-        )
 
     # -- generic checks -------------------------------------------------
     def check_keys(self, data: YamlMap, allowed: dict | set, path: str, what: str) -> None:
