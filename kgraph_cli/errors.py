@@ -67,6 +67,7 @@ class KgraphError(Exception):
     """Base of every user-facing error; the CLI maps it to an exit code."""
 
     exit_code = 1
+    code = "error"  # the diagnostic code it is reported under (--json)
 
     def __init__(self, message: str, hint: str = ""):
         self.hint = hint
@@ -89,10 +90,13 @@ class UsageError(KgraphError):
     """Bad command-line usage (unknown option value, missing file...)."""
 
     exit_code = 2
+    code = "usage"
 
 
 class MissingDependencyError(KgraphError):
     """An optional dependency (TensorFlow, a plugin's imports) is absent."""
+
+    code = "missing-dependency"
 
 
 def short_message(error: BaseException | str, limit: int = 300) -> str:

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
-import shutil
-import tempfile
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,13 +17,28 @@ from pathlib import Path
 from typing import Any
 
 from kgraph_cli.errors import KgraphError, MissingDependencyError, UsageError, short_message
-from kgraph_cli.fileio import atomic_path, check_writable
+from kgraph_cli.fileio import (
+    FolderKind,
+    atomic_path,
+    check_folder_output,
+    check_writable,
+    staged_folder,
+)
 
 # The entry of a .keras zip (and the attribute of an .h5 file, and the file
 # of a SavedModel folder) that holds the spec the model was built from.
 SPEC_ENTRY = "kgraph/spec.yaml"
 SPEC_ATTRIBUTE = "kgraph_spec"
 SAVEDMODEL_SPEC_FILE = "kgraph.spec.yaml"
+# What `model.export()` writes in a SavedModel folder, and the spec beside it.
+SAVED_MODEL = FolderKind(
+    "SavedModel folder",
+    "saved_model.pb",
+    lambda _: frozenset(
+        {"saved_model.pb", "fingerprint.pb", "variables", "assets", SAVEDMODEL_SPEC_FILE}
+    ),
+    example="saved_model",
+)
 FORMATS = {
     "keras": ".keras",
     "h5": ".h5",
@@ -79,7 +91,10 @@ def format_for(path: Path, explicit: str | None) -> str:
 
 def save_model(model: Any, path: Path, fmt: str, spec_text: str | None, force: bool) -> SaveResult:
     """Write `model` to `path` in `fmt`, atomically."""
-    check_writable(path, force)
+    if fmt == "savedmodel":
+        check_folder_output(path, force, SAVED_MODEL)
+    else:
+        check_writable(path, force)
     if fmt == "weights" and not path.name.endswith(".weights.h5"):
         raise UsageError(
             "Keras needs weights files to end in .weights.h5",
@@ -108,17 +123,9 @@ def _ending(path: Path) -> str:
 
 
 def _write_folder_atomically(path: Path, write: Callable[[Path], None]) -> None:
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
-    old = path.with_name(f".{path.name}.old")
-    try:
-        shutil.rmtree(tmp)  # the exporter wants to create the folder itself
+    with staged_folder(path) as tmp:
+        tmp.rmdir()  # the exporter wants to create the folder itself
         write(tmp)
-        if path.exists():
-            os.replace(path, old)
-        os.replace(tmp, path)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def _keras(model: Any, path: Path, spec_text: str | None) -> None:

@@ -1,23 +1,133 @@
-"""Atomic writes: a temporary file in the same folder, then a rename, so an
-interrupted write never leaves half a file nor destroys the old one."""
+"""Writing outputs without ever destroying what the user had.
+
+Files are written under a temporary name beside their target and renamed over
+it, so an interrupted write never leaves half a file nor loses the old one.
+Folders (run directories, SavedModels) are written beside their target too and
+swapped in at the end. `--force` replaces only what kgraph itself wrote: a
+file, or a folder that carries kgraph's marker file and nothing kgraph did not
+put there. The current folder, its parents, the home folder and `/` are never
+replaced, whatever they hold.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-from kgraph_cli.errors import UsageError
+from kgraph_cli.errors import KgraphError, UsageError
+
+# How many of a folder's entries an error message names before "and N more".
+LISTED_ENTRIES = 5
+
+
+class WriteError(KgraphError):
+    """Writing failed part-way (disk full, permissions): nothing was replaced."""
+
+    code = "write"
+
+
+@dataclass(frozen=True)
+class FolderKind:
+    """A kind of folder kgraph writes, and how to recognise one it wrote."""
+
+    what: str  # "run directory"
+    marker: str  # the file every such folder has: "run.json"
+    # The entries kgraph may have written in such a folder (it may read the
+    # folder's marker to know more).
+    entries: Callable[[Path], frozenset[str]]
+    example: str  # a sub-folder name to suggest instead of a protected folder
 
 
 def check_writable(path: Path, force: bool) -> None:
-    """Refuse to replace an existing file unless forced."""
-    if path.exists() and not force:
+    """Refuse to write a file where a folder is, or over a file unless forced."""
+    _check_parent(path)
+    if path.is_dir():
+        raise UsageError(
+            f"'{path}' is a folder, not a file",
+            "give a file name inside it; --force replaces files, never folders",
+        )
+    if os.path.lexists(path) and not force:
         raise UsageError(f"'{path}' already exists", "pass --force to overwrite it")
-    if not path.parent.exists():
+    if not path.parent.is_dir():
         raise UsageError(f"folder '{path.parent}' does not exist", "create it first")
+
+
+def check_folder_output(path: Path, force: bool, kind: FolderKind, exists_hint: str = "") -> None:
+    """Refuse a folder output that would replace anything kgraph did not write.
+
+    A missing or empty folder is fine; an existing one needs `force`, and then
+    must be a `kind` folder holding only what kgraph writes in one.
+    """
+    _check_parent(path)
+    protected = _protected(path)
+    if protected:
+        raise UsageError(
+            f"'{path}' is {protected}: kgraph writes a {kind.what} into a folder of its own",
+            f"name a new folder, e.g. '{path / kind.example}'",
+        )
+    if not os.path.lexists(path):
+        return
+    if not path.is_dir():
+        raise UsageError(
+            f"'{path}' is a file, not a {kind.what}",
+            "choose another path; --force never replaces a file with a folder",
+        )
+    entries = sorted(os.listdir(path))
+    if not entries:
+        return
+    if not force:
+        raise UsageError(f"{kind.what} '{path}' already exists", exists_hint or "pass --force")
+    keep_hint = "--force replaces only what kgraph wrote: move those away or choose another path"
+    if not (path / kind.marker).is_file():
+        raise UsageError(
+            f"'{path}' is not a {kind.what} (it has no {kind.marker}) and holds {listing(entries)}",
+            keep_hint,
+        )
+    foreign = [name for name in entries if name not in kind.entries(path)]
+    if foreign:
+        raise UsageError(
+            f"'{path}' holds files kgraph did not write: {listing(foreign)}", keep_hint
+        )
+
+
+def listing(names: list[str]) -> str:
+    """Names for a message, the first few then how many more."""
+    shown = ", ".join(names[:LISTED_ENTRIES])
+    more = len(names) - LISTED_ENTRIES
+    return f"{shown} and {more} more" if more > 0 else shown
+
+
+def _check_parent(path: Path) -> None:
+    """The nearest existing folder above `path` must be a folder, not a file."""
+    for above in path.parents:
+        if os.path.lexists(above):
+            if not above.is_dir():
+                raise UsageError(
+                    f"'{above}' is a file, not a folder, so '{path}' cannot be written",
+                    "choose a path inside a folder",
+                )
+            return
+
+
+def _protected(path: Path) -> str:
+    """Why `path` must never be replaced ('' if it may be)."""
+    resolved = path.resolve()
+    cwd = Path.cwd().resolve()
+    if resolved == Path(resolved.anchor):
+        return "the root folder"
+    if resolved == Path.home().resolve():
+        return "the home folder"
+    if resolved == cwd:
+        return "the current folder"
+    if resolved in cwd.parents:
+        return "a folder above the current one"
+    return ""
 
 
 @contextlib.contextmanager
@@ -25,13 +135,18 @@ def atomic_path(path: Path, ending: str = "") -> Iterator[Path]:
     """A temporary path beside `path` (ending in `ending`, for writers that pick
     a format by it) that is renamed onto `path` when the block succeeds and
     removed when it fails: nobody ever sees half a file."""
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=ending)
+    try:
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=ending)
+    except OSError as exc:
+        raise _cannot_write(path, exc) from None
     os.close(fd)
     tmp = Path(name)
     try:
         yield tmp
         os.chmod(tmp, _file_mode(path))
         os.replace(tmp, path)
+    except OSError as exc:
+        raise _cannot_write(path, exc) from exc
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -45,10 +160,67 @@ def write_text_atomic(path: Path, text: str, force: bool = False) -> None:
             os.fsync(handle.fileno())
 
 
+@contextlib.contextmanager
+def staged_folder(path: Path, keep_on: tuple[type[BaseException], ...] = ()) -> Iterator[Path]:
+    """A new empty folder beside `path` to write into, swapped in for `path`
+    when the block ends, or when it raises one of `keep_on` (an interrupted
+    training run is worth keeping); on any other error it is removed and
+    `path` stays as it was. Check `path` with check_folder_output first."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.kgraph-"))
+    except OSError as exc:
+        raise _cannot_write(path, exc) from None
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; a folder is normally 0755
+    try:
+        yield tmp
+    except keep_on:
+        _swap_in(tmp, path)
+        raise
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _swap_in(tmp, path)
+
+
+def _swap_in(new: Path, path: Path) -> None:
+    """Put folder `new` at `path`; the old folder there is moved aside first and
+    only removed once the new one is in place."""
+    try:
+        if not os.path.lexists(path):
+            os.replace(new, path)
+            return
+        old = path.with_name(f".{path.name}.kgraph-old-{uuid.uuid4().hex[:8]}")
+        os.replace(path, old)
+        try:
+            os.replace(new, path)
+        except OSError:
+            os.replace(old, path)
+            raise
+    except OSError as exc:
+        shutil.rmtree(new, ignore_errors=True)
+        raise _cannot_write(path, exc) from exc
+    if old.is_symlink():
+        old.unlink()
+    else:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _cannot_write(path: Path, exc: OSError) -> WriteError:
+    return WriteError(
+        f"cannot write '{path}': {exc.strerror or exc}",
+        "check the folder's permissions and free space; nothing was replaced",
+    )
+
+
 def _file_mode(path: Path) -> int:
     """The existing file's mode, or what a plain open() would give (mkstemp is 0600)."""
     if path.exists():
         return path.stat().st_mode & 0o777
+    return 0o666 & ~_umask()
+
+
+def _umask() -> int:
     umask = os.umask(0)
     os.umask(umask)
-    return 0o666 & ~umask
+    return umask

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from kgraph_cli.fileio import write_text_atomic
+from kgraph_cli.fileio import FolderKind, write_text_atomic
 
 MODEL_FILE = "model.keras"
 SPEC_FILE = "spec.yaml"
@@ -16,6 +16,16 @@ HISTORY_CSV = "history.csv"
 METRICS_FILE = "metrics.json"
 CURVES_FILE = "curves.png"
 BACKUP_DIR = "backup"
+# Every file `train` itself writes in a run directory.
+RUN_FILES = (
+    MODEL_FILE,
+    SPEC_FILE,
+    RUN_FILE,
+    HISTORY_JSON,
+    HISTORY_CSV,
+    METRICS_FILE,
+    CURVES_FILE,
+)
 # What a path must end with to be taken as a spec rather than a saved model.
 SPEC_SUFFIXES = (".yaml", ".yml")
 
@@ -27,6 +37,8 @@ class RunInfo:
     spec: str
     model: str
     data_dir: Path | None = None
+    # Entries of the run directory that the spec's callbacks write (log_dir: logs).
+    callback_files: list[str] = field(default_factory=list)
 
 
 def write_run_info(run_dir: Path, info: RunInfo) -> None:
@@ -34,6 +46,7 @@ def write_run_info(run_dir: Path, info: RunInfo) -> None:
         "spec": str(Path(info.spec).resolve()),
         "model": info.model,
         "data_dir": str(info.data_dir.resolve()) if info.data_dir else None,
+        "callback_files": info.callback_files,
     }
     write_text_atomic(run_dir / RUN_FILE, json.dumps(data, indent=2) + "\n", force=True)
 
@@ -42,6 +55,15 @@ def read_run_info(run_dir: Path) -> RunInfo | None:
     try:
         data = json.loads((run_dir / RUN_FILE).read_text())
         data_dir = Path(data["data_dir"]) if data.get("data_dir") else None
-        return RunInfo(data["spec"], data["model"], data_dir)
-    except (OSError, ValueError, KeyError, TypeError):
+        files = [str(name) for name in data.get("callback_files") or []]
+        return RunInfo(data["spec"], data["model"], data_dir, files)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
+
+
+def _run_entries(run_dir: Path) -> frozenset[str]:
+    info = read_run_info(run_dir)
+    return frozenset((*RUN_FILES, BACKUP_DIR, *(info.callback_files if info else ())))
+
+
+RUN_DIRECTORY = FolderKind("run directory", RUN_FILE, _run_entries, example="run")

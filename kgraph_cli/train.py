@@ -16,11 +16,11 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kgraph_cli.errors import KgraphError, SpecError, UsageError, short_message
 from kgraph_cli.export import save_model
-from kgraph_cli.fileio import write_text_atomic
+from kgraph_cli.fileio import check_folder_output, listing, staged_folder, write_text_atomic
 from kgraph_cli.progress import EpochReporter, keras_callback
 from kgraph_cli.rundir import (
     BACKUP_DIR,
@@ -29,7 +29,8 @@ from kgraph_cli.rundir import (
     HISTORY_JSON,
     METRICS_FILE,
     MODEL_FILE,
-    RUN_FILE,
+    RUN_DIRECTORY,
+    RUN_FILES,
     SPEC_FILE,
     RunInfo,
     write_run_info,
@@ -39,18 +40,29 @@ from kgraph_cli.spec.train import ObjectSpec, TrainSpec, checked_train
 from kgraph_cli.spec.validate import ValidSpec
 from kgraph_cli.tf import debug_enabled, import_keras
 
+if TYPE_CHECKING:
+    from kgraph_cli.data.pipeline import PreparedData
+
 # Callback arguments that name files: relative paths land in the run directory.
 _PATH_ARGUMENTS = ("filepath", "filename", "log_dir", "backup_dir")
+_FILE_ARGUMENTS = ("filepath", "filename")
 
 
 class TrainingInterrupted(KgraphError):
-    """Ctrl-C during training; what --resume needs was kept."""
+    """Ctrl-C during training; what --resume needs was kept in `run_dir`."""
 
     exit_code = 130
+    code = "interrupted"
+
+    def __init__(self, message: str, run_dir: Path):
+        super().__init__(message, f"continue with: kgraph train ... --out {run_dir} --resume")
+        self.run_dir = run_dir
 
 
 class TrainingError(KgraphError):
     """Keras or TensorFlow refused to train (after kgraph's own checks passed)."""
+
+    code = "training"
 
 
 def _is_tensorflow_error(exc: Exception) -> bool:
@@ -153,14 +165,34 @@ def default_steps_per_execution(steps_per_epoch: int) -> int:
     return max(1, min(64, steps_per_epoch // 20))
 
 
+def _callback_args(spec: ObjectSpec) -> dict[str, Any]:
+    return dict(spec.to_config()["config"]) if spec.args else {}
+
+
+def callback_files(train: TrainSpec) -> list[str]:
+    """The run-directory entries the callbacks write (the first part of each
+    relative path argument), so that --force knows they are kgraph's."""
+    entries = []
+    for spec in train.callbacks:
+        args = _callback_args(spec)
+        for name in _PATH_ARGUMENTS:
+            value = args.get(name)
+            if isinstance(value, str) and not os.path.isabs(value) and Path(value).parts:
+                entries.append(Path(value).parts[0])
+    return sorted(set(entries))
+
+
 def make_callbacks(train: TrainSpec, run_dir: Path) -> list[Any]:
     keras = import_keras()
     callbacks = []
     for spec in train.callbacks:
-        args = {k: v for k, v in spec.to_config()["config"].items()} if spec.args else {}
+        args = _callback_args(spec)
         for name in _PATH_ARGUMENTS:
             if isinstance(args.get(name), str) and not os.path.isabs(args[name]):
                 args[name] = str(run_dir / args[name])
+                # Keras makes the folders it logs or backs up into, not a file's folder.
+                if name in _FILE_ARGUMENTS:
+                    Path(args[name]).parent.mkdir(parents=True, exist_ok=True)
         try:
             callbacks.append(getattr(keras.callbacks, spec.type)(**args))
         except Exception as exc:  # bad values of known arguments
@@ -176,8 +208,9 @@ def make_callbacks(train: TrainSpec, run_dir: Path) -> list[Any]:
     return callbacks
 
 
-def prepare_run_dir(options: TrainOptions, model_name: str, spec_text: str) -> Path:
-    """The run directory: new, resumed (--resume) or replaced (--force)."""
+def plan_run_dir(options: TrainOptions, model_name: str, spec_text: str) -> Path:
+    """The run directory to write (checked, nothing written yet): a new one, the
+    interrupted run that --resume continues, or one --force may replace."""
     if options.out is None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         run_dir = Path("runs") / f"{model_name}-{stamp}"
@@ -191,22 +224,37 @@ def prepare_run_dir(options: TrainOptions, model_name: str, spec_text: str) -> P
             )
         saved = run_dir / SPEC_FILE
         if saved.is_file() and saved.read_text() != spec_text:
+            changed = changed_keys(saved.read_text(), spec_text)
             raise UsageError(
-                f"the spec differs from the one the run in '{run_dir}' started with",
+                f"the spec differs from the one the run in '{run_dir}' started with"
+                + (f": {listing(changed)} changed" if changed else ""),
                 f"resume with the same spec, --set, --epochs and --batch-size (the run's spec "
-                f"is {saved})",
+                f"is {saved}), or start a new run with another --out",
             )
         return run_dir
-    if run_dir.exists() and any(run_dir.iterdir()):
-        if not options.force:
-            raise UsageError(
-                f"run directory '{run_dir}' already exists",
-                "pass --force to replace it, --resume to continue an interrupted "
-                "run, or another --out",
-            )
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    check_folder_output(
+        run_dir,
+        options.force,
+        RUN_DIRECTORY,
+        "pass --force to replace it, --resume to continue an interrupted run, or another --out",
+    )
     return run_dir
+
+
+def changed_keys(before: str, after: str) -> list[str]:
+    """The dotted key paths whose values differ between two YAML documents."""
+    import yaml
+
+    changed: list[str] = []
+    pending: list[tuple[str, Any, Any]] = [("", yaml.safe_load(before), yaml.safe_load(after))]
+    while pending:
+        path, old, new = pending.pop()
+        if isinstance(old, dict) and isinstance(new, dict):
+            for key in sorted({*old, *new}, key=str, reverse=True):
+                pending.append((f"{path}.{key}" if path else str(key), old.get(key), new.get(key)))
+        elif old != new:
+            changed.append(path or "the whole spec")
+    return changed
 
 
 def train_model(
@@ -220,11 +268,13 @@ def train_model(
 
     `start`: a saved model to continue training, with its weights and, when it
     was compiled, its optimizer state (default: a fresh model from the spec).
+    A new run is written in a folder beside its run directory and swapped in
+    when it ends (or is interrupted): a run it replaces (--force) survives any
+    failure.
     """
     from kgraph_cli.build import ModelBuilder
-    from kgraph_cli.data.pipeline import ModelIO, make_dataset, prepare_data
+    from kgraph_cli.data.pipeline import ModelIO, prepare_data
 
-    keras = import_keras()
     train = checked_train(valid.spec, model_name)
     seed_everything(train.fit.seed)
     model = start if start is not None else ModelBuilder(valid).build(model_name)
@@ -233,99 +283,130 @@ def train_model(
         train, ModelIO.of(model, train), spec_dir, options.data_dir, valid.spec.file
     )
     spec_text = resolved_spec_text(valid.spec)
-    run_dir = prepare_run_dir(options, model_name, spec_text)
-    reporter.note(
-        f"data: {data.description}; training on {len(data.train):,} samples"
-        + (f", validating on {len(data.validation):,}" if data.validation else "")
-    )
-    fit = train.fit
-    steps = -(-len(data.train) // fit.batch_size)
-    if start is None or not getattr(model, "compiled", False):
-        compile_model(model, train, fit.steps_per_execution or default_steps_per_execution(steps))
-    train_ds = make_dataset(
-        data.train, fit.batch_size, fit.shuffle, fit.seed, train.data.cache if train.data else True
-    )
-    val_ds = make_dataset(data.validation, fit.batch_size, False, None) if data.validation else None
-    write_text_atomic(run_dir / SPEC_FILE, spec_text, force=True)
-    write_run_info(run_dir, RunInfo(str(valid.spec.file), model_name, options.data_dir))
-    recorder = _HistoryRecorder(run_dir, resume=options.resume)
-    callbacks = [
-        *make_callbacks(train, run_dir),
-        keras.callbacks.BackupAndRestore(str(run_dir / BACKUP_DIR)),
-        recorder.callback(),
-        keras_callback(reporter, fit.epochs, steps),
-    ]
-    started = time.perf_counter()
-    try:
-        model.fit(
-            train_ds,
-            epochs=fit.epochs,
-            validation_data=val_ds,
-            callbacks=callbacks,
-            class_weight=fit.class_weight,
-            verbose=0,
-        )
-    except KeyboardInterrupt:
-        reporter.train_end()
-        raise TrainingInterrupted(
-            f"training interrupted; {len(recorder.history.get('loss', []))} epoch(s) completed "
-            f"and kept in {run_dir}",
-            hint=f"continue with: kgraph train ... --out {run_dir} --resume",
-        ) from None
-    except (ValueError, TypeError) as exc:
-        reporter.train_end()
-        if debug_enabled():
-            raise
-        raise TrainingError(
-            f"training failed: {short_message(exc, 400)}",
-            hint="a mismatch between the data and the model or its loss that kgraph's checks "
-            "missed; --debug shows the traceback",
-        ) from exc
-    except Exception as exc:
-        reporter.train_end()
-        if debug_enabled() or not _is_tensorflow_error(exc):
-            raise
-        raise TrainingError(
-            f"training failed: {short_message(exc.message, 400)}",
-            hint="--debug shows the traceback",
-        ) from exc
-    seconds = time.perf_counter() - started
-    epochs_run = len(recorder.new_epochs)
-    metrics = {"train": _last(recorder.history, validation=False)}
-    if data.validation is not None:
-        metrics["validation"] = _last(recorder.history, validation=True)
-    if data.test is not None:
-        test_ds = make_dataset(data.test, fit.batch_size, False, None)
-        metrics["test"] = _named(model.evaluate(test_ds, verbose=0, return_dict=True))
-    save_model(model, run_dir / MODEL_FILE, "keras", spec_text, force=True)
-    write_text_atomic(run_dir / METRICS_FILE, json.dumps(metrics, indent=2) + "\n", force=True)
-    from kgraph_cli.curves import plot_history
+    run_dir = plan_run_dir(options, model_name, spec_text)
+    run = _Run(valid, model_name, train, model, data, spec_text, options, reporter, run_dir)
+    if options.resume:
+        return run.fit(run_dir, fresh_compile=start is None)
+    with staged_folder(run_dir, keep_on=(TrainingInterrupted,)) as work:
+        return run.fit(work, fresh_compile=start is None)
 
-    plot_history(recorder.history, run_dir / CURVES_FILE, title=model_name)
-    shutil.rmtree(run_dir / BACKUP_DIR, ignore_errors=True)
-    files = {
-        name: str(run_dir / name)
-        for name in (
-            MODEL_FILE,
-            SPEC_FILE,
-            RUN_FILE,
-            HISTORY_JSON,
-            HISTORY_CSV,
-            METRICS_FILE,
-            CURVES_FILE,
+
+@dataclass
+class _Run:
+    """One training run: compile, fit, final metrics, and the run directory's files."""
+
+    valid: ValidSpec
+    model_name: str
+    train: TrainSpec
+    model: Any
+    data: PreparedData
+    spec_text: str
+    options: TrainOptions
+    reporter: EpochReporter
+    run_dir: Path  # where the run ends up (`work` until it is swapped in)
+
+    def fit(self, work: Path, fresh_compile: bool) -> TrainResult:
+        from kgraph_cli.data.pipeline import make_dataset
+
+        keras = import_keras()
+        model, data, train, reporter = self.model, self.data, self.train, self.reporter
+        reporter.note(
+            f"data: {data.description}; training on {len(data.train):,} samples"
+            + (f", validating on {len(data.validation):,}" if data.validation else "")
         )
-    }
-    return TrainResult(
-        run_dir,
-        model_name,
-        len(recorder.history.get("loss", [])),
-        recorder.history,
-        metrics,
-        len(data.train) * epochs_run / seconds if seconds else 0.0,
-        seconds,
-        data.description,
-        files,
-    )
+        fit = train.fit
+        steps = -(-len(data.train) // fit.batch_size)
+        if fresh_compile or not getattr(model, "compiled", False):
+            steps_per_execution = fit.steps_per_execution or default_steps_per_execution(steps)
+            compile_model(model, train, steps_per_execution)
+        cache = train.data.cache if train.data else True
+        train_ds = make_dataset(data.train, fit.batch_size, fit.shuffle, fit.seed, cache)
+        val_ds = (
+            make_dataset(data.validation, fit.batch_size, False, None) if data.validation else None
+        )
+        write_text_atomic(work / SPEC_FILE, self.spec_text, force=True)
+        info = RunInfo(
+            str(self.valid.spec.file),
+            self.model_name,
+            self.options.data_dir,
+            callback_files(train),
+        )
+        write_run_info(work, info)
+        recorder = _HistoryRecorder(work, resume=self.options.resume)
+        callbacks = [
+            *make_callbacks(train, work),
+            keras.callbacks.BackupAndRestore(str(work / BACKUP_DIR)),
+            recorder.callback(),
+            keras_callback(reporter, fit.epochs, steps),
+        ]
+        started = time.perf_counter()
+        self._fit(model, train_ds, val_ds, callbacks, recorder)
+        seconds = time.perf_counter() - started
+        epochs_run = len(recorder.new_epochs)
+        # The history's training figures are running averages over each epoch;
+        # the final ones are measured with the final weights, like validation's.
+        metrics = {"train": _named(model.evaluate(train_ds, verbose=0, return_dict=True))}
+        if data.validation is not None:
+            metrics["validation"] = _last(recorder.history, validation=True)
+        if data.test is not None:
+            test_ds = make_dataset(data.test, fit.batch_size, False, None)
+            metrics["test"] = _named(model.evaluate(test_ds, verbose=0, return_dict=True))
+        save_model(model, work / MODEL_FILE, "keras", self.spec_text, force=True)
+        write_text_atomic(work / METRICS_FILE, json.dumps(metrics, indent=2) + "\n", force=True)
+        from kgraph_cli.curves import plot_history
+
+        plot_history(recorder.history, work / CURVES_FILE, title=self.model_name)
+        shutil.rmtree(work / BACKUP_DIR, ignore_errors=True)
+        return TrainResult(
+            self.run_dir,
+            self.model_name,
+            len(recorder.history.get("loss", [])),
+            recorder.history,
+            metrics,
+            len(data.train) * epochs_run / seconds if seconds else 0.0,
+            seconds,
+            data.description,
+            {name: str(self.run_dir / name) for name in RUN_FILES},
+        )
+
+    def _fit(
+        self, model: Any, train_ds: Any, val_ds: Any, callbacks: list[Any], recorder: Any
+    ) -> None:
+        """model.fit, with Ctrl-C and Keras's refusals turned into kgraph errors."""
+        reporter = self.reporter
+        try:
+            model.fit(
+                train_ds,
+                epochs=self.train.fit.epochs,
+                validation_data=val_ds,
+                callbacks=callbacks,
+                class_weight=self.train.fit.class_weight,
+                verbose=0,
+            )
+        except KeyboardInterrupt:
+            reporter.train_end()
+            raise TrainingInterrupted(
+                f"training interrupted; {len(recorder.history.get('loss', []))} epoch(s) "
+                f"completed and kept in {self.run_dir}",
+                self.run_dir,
+            ) from None
+        except (ValueError, TypeError) as exc:
+            reporter.train_end()
+            if debug_enabled():
+                raise
+            raise TrainingError(
+                f"training failed: {short_message(exc, 400)}",
+                hint="a mismatch between the data and the model or its loss that kgraph's "
+                "checks missed; --debug shows the traceback",
+            ) from exc
+        except Exception as exc:
+            reporter.train_end()
+            if debug_enabled() or not _is_tensorflow_error(exc):
+                raise
+            raise TrainingError(
+                f"training failed: {short_message(exc.message, 400)}",
+                hint="--debug shows the traceback",
+            ) from exc
 
 
 def _last(history: dict[str, list[float]], validation: bool) -> dict[str, float]:

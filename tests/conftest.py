@@ -7,6 +7,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -39,6 +40,20 @@ def write_spec(tmp_path: Path):
         return path
 
     return write
+
+
+def invoke(args: list[Any], exit_code: int = 0) -> Any:
+    """Run kgraph in-process; assert the exit code and that nothing crashed."""
+    from kgraph_cli.cli import app
+
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    crashed = result.exception is not None and not isinstance(result.exception, SystemExit)
+    assert not crashed, f"kgraph crashed: {result.exception!r}\n{result.output}"
+    assert "Traceback" not in result.output
+    assert result.exit_code == exit_code, (
+        f"exit {result.exit_code}, expected {exit_code}:\n{result.stdout}\n{result.stderr}"
+    )
+    return result
 
 
 def benchmark_module(name: str) -> Iterator[ModuleType]:

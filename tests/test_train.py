@@ -17,10 +17,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from kgraph_cli.cli import app
-from tests.conftest import SHARED_DATA, SPECS
+from tests.conftest import SHARED_DATA, SPECS, invoke
 
 pytestmark = pytest.mark.tf
 
@@ -90,18 +88,6 @@ train:
 
 
 # -- helpers -------------------------------------------------------------------
-
-
-def invoke(args: list[str], exit_code: int = 0) -> Any:
-    """Run kgraph in-process; assert the exit code and that nothing crashed."""
-    result = CliRunner().invoke(app, [str(a) for a in args])
-    crashed = result.exception is not None and not isinstance(result.exception, SystemExit)
-    assert not crashed, f"kgraph crashed: {result.exception!r}\n{result.output}"
-    assert "Traceback" not in result.output
-    assert result.exit_code == exit_code, (
-        f"exit {result.exit_code}, expected {exit_code}:\n{result.stdout}\n{result.stderr}"
-    )
-    return result
 
 
 def train_json(spec: Path, out: Path, *extra: Any) -> dict[str, Any]:
@@ -338,7 +324,9 @@ def test_resume_after_ctrl_c(tiny: Path, tmp_path: Path, monkeypatch: pytest.Mon
     args = ["train", tiny, "--out", out, "--epochs", "4"]
     stopped = invoke(args, exit_code=130)
     assert fired == [1]
-    assert "interrupted" in stopped.output and "--resume" in stopped.output
+    assert "interrupted" in stopped.output
+    # the hint is the command to type, not a template
+    assert f"continue with: kgraph train {tiny} --epochs 4 --out {out} --resume" in stopped.stderr
     assert (out / "backup").is_dir()
     assert not (out / "model.keras").exists()
     kept = history(out)
@@ -347,6 +335,7 @@ def test_resume_after_ctrl_c(tiny: Path, tmp_path: Path, monkeypatch: pytest.Mon
     # Resuming with other options (here without --epochs 4) is refused.
     changed = invoke(["train", tiny, "--out", out, "--resume"], exit_code=2)
     assert "differs from the one the run" in changed.stderr
+    assert "train.fit.epochs changed" in changed.stderr
     assert len(history(out)["loss"]) == 2
 
     invoke([*args, "--resume"])
@@ -374,10 +363,10 @@ def test_existing_out_needs_force(tiny: Path, tmp_path: Path) -> None:
     assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
     assert (out / "keep.txt").read_text() == "precious"
 
-    invoke(["train", tiny, "--out", out, "--force", "-q"])
-    assert not (out / "keep.txt").exists()
-    for name in RUN_FILES:
-        assert (out / name).is_file(), name
+    # --force replaces runs only, never a folder of the user's (tests/test_outputs.py)
+    result = invoke(["train", tiny, "--out", out, "--force", "-q"], exit_code=2)
+    assert "keep.txt" in result.stderr
+    assert (out / "keep.txt").read_text() == "precious"
 
 
 # -- evaluate ------------------------------------------------------------------------
