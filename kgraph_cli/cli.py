@@ -7,11 +7,13 @@ need them, so `kgraph --help` and structural validation stay fast.
 from __future__ import annotations
 
 import json
+import os
+import shlex
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TextIO
 
 import typer
 
@@ -19,8 +21,6 @@ from kgraph_cli import __version__
 from kgraph_cli.errors import Diagnostic, KgraphError, SpecError, UsageError
 from kgraph_cli.rundir import SPEC_SUFFIXES
 from kgraph_cli.spec.overrides import OVERRIDE_FILE, override_source
-
-T = TypeVar("T")
 
 app = typer.Typer(
     name="kgraph",
@@ -102,69 +102,103 @@ def _main(
 
 
 class Session:
-    """Per-command output and error policy (JSON or human, quiet, debug)."""
+    """Per-command output and error policy (JSON or human, debug)."""
 
     def __init__(
-        self, json_output: bool, quiet: bool, debug: bool, overrides: list[str] | None = None
+        self,
+        json_output: bool,
+        debug: bool,
+        overrides: list[str] | None = None,
+        json_stream: TextIO | None = None,
     ):
         from kgraph_cli.console import SourceLines, make_console
         from kgraph_cli.tf import quiet_tensorflow
 
         quiet_tensorflow(debug)
         self.json_output = json_output
-        self.quiet = quiet
         self.debug = debug
+        self.json_stream = json_stream or sys.stdout
         self.out = make_console()
         self.err = make_console(stderr=True)
         self.sources = SourceLines({OVERRIDE_FILE: override_source(overrides or [])})
+
+    def print_json(self, data: Any) -> None:
+        """The command's one JSON document, on the real stdout."""
+        self.json_stream.write(json.dumps(data, indent=2, default=str) + "\n")
+        self.json_stream.flush()
 
     def report(self, diagnostics: list[Diagnostic]) -> None:
         """Diagnostics to stderr (people) or as a JSON list on stdout (scripts)."""
         from kgraph_cli.console import render_diagnostics
 
         if self.json_output:
-            print_json([d.to_json() for d in diagnostics])
+            self.print_json([d.to_json() for d in diagnostics])
         elif diagnostics:
             render_diagnostics(self.err, diagnostics, self.sources)
 
-    def fail(self, message: str, hint: str = "") -> None:
+    def fail(self, error: KgraphError) -> None:
         if self.json_output:
-            print_json(
-                [{"severity": "error", "code": "error", "message": message, "hint": hint or None}]
-            )
+            self.report([Diagnostic(error.code, str(error), hint=error.hint)])
             return
-        self.err.print(f"[bold red]error:[/] {_escape(message)}")
-        if hint:
-            self.err.print(f"   [bold green]hint:[/] {_escape(hint)}")
+        self.err.print(f"[bold red]error:[/] {_escape(str(error))}")
+        if error.hint:
+            self.err.print(f"   [bold green]hint:[/] {_escape(error.hint)}")
 
 
 @contextmanager
 def session(
     json_output: bool = False,
-    quiet: bool = False,
     debug: bool = False,
     overrides: list[str] | None = None,
 ) -> Iterator[Session]:
     """Run a command body; map kgraph errors to messages and exit codes."""
-    current = Session(json_output, quiet, debug, overrides)
+    with _stdout_for_json(json_output) as json_stream:
+        current = Session(json_output, debug, overrides, json_stream)
+        try:
+            yield current
+        except SpecError as exc:
+            current.report(exc.diagnostics)
+            raise typer.Exit(exc.exit_code) from (exc if debug else None)
+        except KgraphError as exc:
+            if debug:
+                raise
+            current.fail(exc)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            current.err.print("[bold red]interrupted[/]")
+            raise typer.Exit(130) from None
+
+
+@contextmanager
+def _stdout_for_json(active: bool) -> Iterator[TextIO]:
+    """With --json, stdout carries exactly one JSON document: meanwhile anything
+    else written there, by kgraph or by libraries (Keras's download messages,
+    TensorFlow's C++ logs), goes to stderr. Yields the stream for the JSON."""
+    stdout = sys.stdout
+    if not active:
+        yield stdout
+        return
     try:
-        yield current
-    except SpecError as exc:
-        current.report(exc.diagnostics)
-        raise typer.Exit(exc.exit_code) from (exc if debug else None)
-    except KgraphError as exc:
-        if debug:
-            raise
-        current.fail(str(exc), exc.hint)
-        raise typer.Exit(exc.exit_code) from None
-    except KeyboardInterrupt:
-        current.err.print("[bold red]interrupted[/]")
-        raise typer.Exit(130) from None
-
-
-def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
-    sys.stdout.flush()
+        fd, err_fd = stdout.fileno(), sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # in-memory streams (tests)
+        fd = err_fd = -1
+    saved = -1
+    if fd >= 0:
+        stdout.flush()
+        saved = os.dup(fd)
+        os.dup2(err_fd, fd)
+    json_stream = os.fdopen(os.dup(saved), "w", encoding="utf-8") if saved >= 0 else stdout
+    sys.stdout = sys.stderr
+    try:
+        yield json_stream
+    finally:
+        sys.stdout = stdout
+        json_stream.flush()
+        if saved >= 0:
+            stdout.flush()
+            os.dup2(saved, fd)
+            os.close(saved)
+            json_stream.close()
 
 
 def _escape(text: str) -> str:
@@ -229,7 +263,7 @@ def validate(
 
     all_diagnostics: list[Diagnostic] = []
     failed = False
-    with session(json_output, quiet, debug, overrides) as current:
+    with session(json_output, debug, overrides) as current:
         for spec_file in specs:
             result = check_spec_file(
                 spec_file, overrides or [], plugins or [], build=not no_build, debug=debug
@@ -275,14 +309,14 @@ def summary(
     debug: DebugOption = False,
 ) -> None:
     """Show a model's layers, output shapes, connections and parameter counts."""
-    with session(json_output, False, debug, overrides) as current:
+    with session(json_output, debug, overrides) as current:
         from kgraph_cli.console import render_summary
         from kgraph_cli.summary import summarize_model
 
         loaded = _load(spec, model, overrides, plugins)
         facts = summarize_model(loaded.model, expand=expand)
         if json_output:
-            print_json(facts.to_json())
+            current.print_json(facts.to_json())
         else:
             if loaded.valid is not None and not loaded.trained:
                 current.report(loaded.valid.warnings)
@@ -336,10 +370,15 @@ def train(
     and .csv, metrics.json and curves.png. Ctrl-C stops after keeping what
     --resume needs to continue from the last completed epoch.
     """
-    with session(json_output, quiet, debug, overrides) as current:
+    with session(json_output, debug, overrides) as current:
         from kgraph_cli.progress import EpochReporter
-        from kgraph_cli.train import TrainOptions, train_model
+        from kgraph_cli.train import TrainingInterrupted, TrainOptions, train_model
 
+        typed = [str(spec), *(["--model", model] if model else [])]
+        for flag, value in (("--epochs", epochs), ("--batch-size", batch_size)):
+            typed += [flag, str(value)] if value is not None else []
+        typed += [f"--set={item}" for item in overrides or []]
+        typed += [f"--plugin={item}" for item in plugins or []]
         # The flags are overrides, so the run's spec.yaml records them.
         overrides = [*(overrides or []), *_fit_overrides(epochs, batch_size)]
         current.sources.extra[OVERRIDE_FILE] = override_source(overrides)
@@ -359,11 +398,17 @@ def train(
             data_dir = data_dir or loaded.data_dir
         # People get progress on stdout; with --json, stdout is for the result.
         reporter = EpochReporter(current.err if json_output else current.out, quiet)
-        result = train_model(
-            valid, name, TrainOptions(out, resume, force, data_dir), reporter, start
-        )
+        try:
+            result = train_model(
+                valid, name, TrainOptions(out, resume, force, data_dir), reporter, start
+            )
+        except TrainingInterrupted as exc:
+            where = ["--out", str(exc.run_dir), "--resume"]
+            where += ["--data-dir", str(data_dir)] if data_dir else []
+            exc.hint = f"continue with: {shlex.join(['kgraph', 'train', *typed, *where])}"
+            raise
         if json_output:
-            print_json(result.to_json())
+            current.print_json(result.to_json())
         elif not quiet:
             from kgraph_cli.console import render_training
 
@@ -423,7 +468,7 @@ def save(
     debug: DebugOption = False,
 ) -> None:
     """Build a spec's model and write it (the spec is embedded where the format allows)."""
-    with session(json_output, quiet, debug, overrides) as current:
+    with session(json_output, debug, overrides) as current:
         from kgraph_cli.build import ModelBuilder
         from kgraph_cli.export import format_for, save_model
         from kgraph_cli.persist import load_weights_from
@@ -437,7 +482,7 @@ def save(
             load_weights_from(keras_model, weights)
         result = save_model(keras_model, output, chosen, resolved_spec_text(valid.spec), force)
         if json_output:
-            print_json(result.to_json())
+            current.print_json(result.to_json())
         elif not quiet:
             from kgraph_cli.console import human_bytes
 
@@ -473,13 +518,13 @@ def load(
     debug: DebugOption = False,
 ) -> None:
     """Show what a saved model is: layers, inputs, outputs, embedded spec, training state."""
-    with session(json_output, False, debug) as current:
+    with session(json_output, debug) as current:
         from kgraph_cli.console import render_model_info
         from kgraph_cli.persist import inspect_model
 
         info = inspect_model(model_path, safe_mode=not unsafe, check=check, plugins=plugins)
         if json_output:
-            print_json(info.to_json())
+            current.print_json(info.to_json())
         else:
             render_model_info(current.out, info, show_spec)
 
@@ -497,14 +542,14 @@ def evaluate(
     debug: DebugOption = False,
 ) -> None:
     """Compute the loss and metrics of a model (per output) on a split or a file."""
-    with session(json_output, False, debug, overrides) as current:
+    with session(json_output, debug, overrides) as current:
         from kgraph_cli.console import render_metrics
         from kgraph_cli.infer import evaluate_target
 
         loaded = _load(target, model, overrides, plugins)
         result = evaluate_target(loaded, data, data_dir or loaded.data_dir, batch_size)
         if json_output:
-            print_json(result.to_json())
+            current.print_json(result.to_json())
         else:
             if not loaded.trained:
                 current.err.print(
@@ -532,7 +577,7 @@ def predict(
     debug: DebugOption = False,
 ) -> None:
     """Run a model on a split or a file and write its outputs (.npy, .npz, .csv)."""
-    with session(json_output, quiet, debug, overrides) as current:
+    with session(json_output, debug, overrides) as current:
         from kgraph_cli.infer import predict_target
 
         loaded = _load(target, model, overrides, plugins)
@@ -540,7 +585,7 @@ def predict(
             loaded, data, data_dir or loaded.data_dir, output, force, batch_size
         )
         if json_output:
-            print_json(result)
+            current.print_json(result)
         elif not quiet:
             shapes = ", ".join(f"{k} {tuple(v)}" for k, v in result["outputs"].items())
             current.out.print(
@@ -607,7 +652,7 @@ def plot(
     Shared layers are one box whose calls are numbered on their edges; nested
     models are one box, or a frame of their layers with --expand-nested.
     """
-    with session(json_output, quiet, debug, overrides) as current:
+    with session(json_output, debug, overrides) as current:
         from kgraph_cli.plot import PlotOptions, PlotRequest, plot_target
 
         options = PlotOptions(
@@ -618,7 +663,9 @@ def plot(
         )
         result = plot_target(request, _check_model_name)
         if json_output:
-            print_json(result.graph.to_json() if result.tree is not None else result.to_json())
+            current.print_json(
+                result.graph.to_json() if result.tree is not None else result.to_json()
+            )
         elif result.tree is not None:
             current.out.print(result.tree)
         elif result.text is not None:
@@ -671,13 +718,13 @@ def import_model(
     rebuilt model loads the weights file (model.load_weights) and predicts
     exactly what the original does.
     """
-    with session(json_output, False, debug) as current:
+    with session(json_output, debug) as current:
         from kgraph_cli.importer import default_weights_path, import_file
 
         weights_path = weights_file or (default_weights_path(output) if weights else None)
         result = import_file(model_file, output, weights_path, force, plugins or [])
         if json_output:
-            print_json(result.to_json())
+            current.print_json(result.to_json())
             return
         current.out.print(
             f"wrote {_escape(str(output))}: {result.layers:,} layers, "
