@@ -20,6 +20,9 @@ from rich.text import Text
 from kgraph_cli.errors import Diagnostic, Location, Severity
 from kgraph_cli.summary import LayerRow, ModelSummary
 
+# A spec with hundreds of problems shows the first ones (sorted by place) and
+# a count: the rest are usually knock-on errors of the same mistake.
+SHOWN_DIAGNOSTICS = 20
 _STYLES = {Severity.ERROR: "bold red", Severity.WARNING: "bold yellow"}
 
 
@@ -61,7 +64,7 @@ def render_diagnostics(
     """Print each diagnostic as `file:line:col: error[code]: path: message`,
     its source line with a caret, related places and the hint."""
     diagnostics = list(diagnostics)
-    for diag in diagnostics:
+    for diag in _first_shown(diagnostics):
         head = Text()
         if diag.location:
             head.append(f"{diag.location}: ", style="bold")
@@ -77,6 +80,11 @@ def render_diagnostics(
             console.print(Text.assemble(("   note: ", "bold blue"), f"{loc}: {note}"))
         if diag.hint:
             console.print(Text.assemble(("   hint: ", "bold green"), diag.hint))
+    hidden = len(diagnostics) - SHOWN_DIAGNOSTICS
+    if hidden > 0:
+        console.print(
+            Text(f"... and {hidden} more not shown (--json lists them all)", style="bold")
+        )
     errors = sum(d.severity is Severity.ERROR for d in diagnostics)
     warnings = len(diagnostics) - errors
     parts = [
@@ -86,6 +94,12 @@ def render_diagnostics(
     ]
     if parts:
         console.print(Text(", ".join(parts), style="bold red" if errors else "bold yellow"))
+
+
+def _first_shown(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    """The first SHOWN_DIAGNOSTICS, errors before warnings, in their order."""
+    ranked = sorted(range(len(diagnostics)), key=lambda i: not diagnostics[i].is_error)
+    return [diagnostics[i] for i in sorted(ranked[:SHOWN_DIAGNOSTICS])]
 
 
 def _excerpt(console: Console, loc: Location, sources: SourceLines) -> None:

@@ -76,6 +76,24 @@ def test_validate_json_is_a_list_of_diagnostics(runner, write_spec):
     assert first["hint"] == "did you mean 'Dense'?"
 
 
+def test_hundreds_of_problems_show_the_first_errors_and_a_count(runner, write_spec):
+    from kgraph_cli.console import SHOWN_DIAGNOSTICS
+
+    nodes = "".join(f"  n{i}: {{type: Dens, units: 2, from: x}}\n" for i in range(500))
+    path = write_spec(f"kgraph: 1\ninputs:\n  x: {{shape: [4]}}\nlayers:\n{nodes}outputs: [n0]\n")
+    result = runner.invoke(app, ["validate", "--no-build", str(path)])
+    assert result.exit_code == 1
+    assert result.stderr.count("error[unknown-layer]") == SHOWN_DIAGNOSTICS
+    assert "warning[" not in result.stderr  # errors are shown first
+    assert f"... and {999 - SHOWN_DIAGNOSTICS} more not shown (--json lists them all)" in (
+        result.stderr
+    )
+    assert "500 errors, 499 warnings" in result.stderr
+    assert len(result.stderr.splitlines()) < 100
+    every = json.loads(runner.invoke(app, ["validate", "--no-build", "--json", str(path)]).stdout)
+    assert len(every) == 999
+
+
 def test_validate_json_empty_list_when_valid(runner, write_spec):
     result = runner.invoke(app, ["validate", "--no-build", "--json", str(write_spec(MLP))])
     assert result.exit_code == 0
