@@ -21,9 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kgraph_cli.errors import KgraphError, UsageError
-
-# How many of a folder's entries an error message names before "and N more".
-LISTED_ENTRIES = 5
+from kgraph_cli.suggest import listed
 
 
 class WriteError(KgraphError):
@@ -86,21 +84,12 @@ def check_folder_output(path: Path, force: bool, kind: FolderKind, exists_hint: 
     keep_hint = "--force replaces only what kgraph wrote: move those away or choose another path"
     if not (path / kind.marker).is_file():
         raise UsageError(
-            f"'{path}' is not a {kind.what} (it has no {kind.marker}) and holds {listing(entries)}",
+            f"'{path}' is not a {kind.what} (it has no {kind.marker}) and holds {listed(entries)}",
             keep_hint,
         )
     foreign = [name for name in entries if name not in kind.entries(path)]
     if foreign:
-        raise UsageError(
-            f"'{path}' holds files kgraph did not write: {listing(foreign)}", keep_hint
-        )
-
-
-def listing(names: list[str]) -> str:
-    """Names for a message, the first few then how many more."""
-    shown = ", ".join(names[:LISTED_ENTRIES])
-    more = len(names) - LISTED_ENTRIES
-    return f"{shown} and {more} more" if more > 0 else shown
+        raise UsageError(f"'{path}' holds files kgraph did not write: {listed(foreign)}", keep_hint)
 
 
 def _check_parent(path: Path) -> None:

@@ -43,6 +43,23 @@ def catalog_keras_version() -> str:
     return _catalog_data()["keras_version"]
 
 
+# How Python code spells Keras's layer module; a spec names the class alone.
+KERAS_MODULES = frozenset(
+    f"{root}{sub}"
+    for root in ("keras", "tf.keras", "tensorflow.keras", "tensorflow.python.keras")
+    for sub in ("", ".layers")
+)
+
+
+def keras_module_prefix(name: str) -> tuple[str, str] | None:
+    """`tf.keras.layers.Dense` -> ("tf.keras.layers", "Dense"): a layer type
+    written the way Python imports it; None for any other name."""
+    module, dot, short = name.rpartition(".")
+    if dot and module in KERAS_MODULES and short:
+        return module, short
+    return None
+
+
 @dataclass(frozen=True)
 class KerasObjects:
     """The optimizers (losses, metrics, callbacks, schedules) a spec may name."""

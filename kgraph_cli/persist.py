@@ -18,6 +18,28 @@ class ModelFileError(KgraphError):
     """A model file that cannot be loaded (corrupted, truncated, not a model)."""
 
 
+# Formats `kgraph save` exports for other runtimes, which Keras cannot read
+# back: (what it is, what runs it).
+EXPORT_ONLY = {
+    ".tflite": ("a TensorFlow Lite model", "the TFLite interpreter (tf.lite.Interpreter)"),
+    ".onnx": ("an ONNX model", "an ONNX runtime such as onnxruntime"),
+}
+
+
+def refuse_export_only(path: Path) -> None:
+    """A clear error for a file of an export-only format, before reading it."""
+    kind = EXPORT_ONLY.get(path.suffix.lower())
+    if kind is None:
+        return
+    what, runtime = kind
+    raise ModelFileError(
+        f"cannot load '{path}': it is {what}, a format kgraph writes (kgraph save -o "
+        f"model{path.suffix.lower()}) but cannot load back",
+        "load the .keras or .h5 file or the SavedModel folder it was exported from "
+        f"instead; to run the {path.suffix.lower()[1:]} file, use {runtime}",
+    )
+
+
 @dataclass
 class Target:
     """A model to evaluate or predict with, and the spec that describes its data."""
@@ -48,6 +70,7 @@ def load_target(
             f"'{path}' is neither a spec, a run directory nor a model file",
             "pass a .yaml spec, a run directory written by `kgraph train`, or a .keras file",
         )
+    refuse_export_only(model_file)  # before looking for a spec in or beside it
     spec_file = model_file.parent / SPEC_FILE
     if spec_file.is_file():
         valid = validate_spec(spec_file, overrides, plugins)
@@ -68,6 +91,7 @@ def load_target(
 
 def load_keras_model(path: Path, safe_mode: bool = True) -> Any:
     """Load a .keras/.h5 model; problems become a clear error, not a traceback."""
+    refuse_export_only(path)
     if path.name.endswith(".weights.h5"):
         raise ModelFileError(
             f"'{path}' holds weights only, not a model",

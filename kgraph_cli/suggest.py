@@ -17,6 +17,15 @@ def closest(word: str, candidates: Iterable[str], n: int = 1) -> list[str]:
     return [lowered[m] for m in matches]
 
 
+def listed(names: Iterable[str], limit: int = 10) -> str:
+    """Names for a hint, comma-separated: the first `limit`, then "and N more",
+    so that a CSV of 785 columns does not print all of them."""
+    shown = list(names)
+    if len(shown) <= limit:
+        return ", ".join(shown)
+    return f"{', '.join(shown[:limit])} and {len(shown) - limit:,} more"
+
+
 def did_you_mean(word: str, candidates: Iterable[str], fallback: str = "") -> str:
     """A hint sentence: 'did you mean X?', or `fallback` when nothing is close."""
     pool = sorted(set(candidates))
@@ -27,5 +36,4 @@ def did_you_mean(word: str, candidates: Iterable[str], fallback: str = "") -> st
         return fallback
     if not pool:
         return ""
-    shown = ", ".join(pool[:8]) + (", ..." if len(pool) > 8 else "")
-    return f"expected one of: {shown}"
+    return f"expected one of: {listed(pool)}"

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from kgraph_cli.errors import KgraphError, SpecError, UsageError, short_message
 from kgraph_cli.export import save_model
-from kgraph_cli.fileio import check_folder_output, listing, staged_folder, write_text_atomic
+from kgraph_cli.fileio import check_folder_output, staged_folder, write_text_atomic
 from kgraph_cli.progress import EpochReporter, keras_callback
 from kgraph_cli.rundir import (
     BACKUP_DIR,
@@ -38,6 +38,7 @@ from kgraph_cli.rundir import (
 from kgraph_cli.spec.load import resolved_spec_text
 from kgraph_cli.spec.train import ObjectSpec, TrainSpec, checked_train
 from kgraph_cli.spec.validate import ValidSpec
+from kgraph_cli.suggest import listed
 from kgraph_cli.tf import debug_enabled, import_keras
 
 if TYPE_CHECKING:
@@ -227,7 +228,7 @@ def plan_run_dir(options: TrainOptions, model_name: str, spec_text: str) -> Path
             changed = changed_keys(saved.read_text(), spec_text)
             raise UsageError(
                 f"the spec differs from the one the run in '{run_dir}' started with"
-                + (f": {listing(changed)} changed" if changed else ""),
+                + (f": {listed(changed)} changed" if changed else ""),
                 f"resume with the same spec, --set, --epochs and --batch-size (the run's spec "
                 f"is {saved}), or start a new run with another --out",
             )

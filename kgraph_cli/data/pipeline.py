@@ -13,8 +13,15 @@ from typing import Any
 import numpy as np
 
 from kgraph_cli.errors import Diagnostic, Location, SpecError
-from kgraph_cli.spec.train import DataSpec, FeedSpec, ObjectSpec, SplitSpec, TrainSpec
-from kgraph_cli.suggest import did_you_mean
+from kgraph_cli.spec.train import (
+    DataSpec,
+    FeedSpec,
+    ObjectSpec,
+    SplitSpec,
+    TrainSpec,
+    missing_data,
+)
+from kgraph_cli.suggest import did_you_mean, listed
 
 Arrays = dict[str, np.ndarray]
 
@@ -66,18 +73,7 @@ def prepare_data(
     """Read the source and build train/validation/test splits, all checked."""
     data = train.data
     if data is None:
-        raise SpecError(
-            [
-                Diagnostic(
-                    "missing",
-                    "the spec has no `train.data` section",
-                    train.loc or Location(file),
-                    "train.data",
-                    "add `data: {source: {dataset: mnist}}`, or "
-                    "`data: {source: {generated: 512}}` for a smoke run",
-                )
-            ]
-        )
+        raise SpecError([missing_data(train, file)])
     source, fields = _source_split(data.source, io, train, spec_dir, data_dir, "training")
     fields = dict(fields)
     if data.shuffle:
@@ -140,7 +136,7 @@ def _source_split(
                     f"the {what} source has no split '{wanted}'",
                     source_spec.loc,
                     f"{source_spec.path}.split",
-                    did_you_mean(wanted, source.splits, f"splits: {', '.join(source.splits)}"),
+                    did_you_mean(wanted, source.splits, f"splits: {listed(source.splits)}"),
                 )
             ]
         )
@@ -188,7 +184,7 @@ def _split_off(
                         f"the source has no split '{split.split}' for {what}",
                         split.loc,
                         what,
-                        did_you_mean(split.split, splits, f"splits: {', '.join(splits)}"),
+                        did_you_mean(split.split, splits, f"splits: {listed(splits)}"),
                     )
                 ]
             )
@@ -205,6 +201,9 @@ class _Feeder:
         self.io = io
         self.problems: list[Diagnostic] = []
         self.train_fields = train_fields
+        # Feeds with a problem, as (path, target): reported for the first split
+        # only, as the other splits would mostly repeat it.
+        self.failed: set[tuple[str, str]] = set()
         # standardize statistics come from the training split only
         self.stats: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
 
@@ -217,6 +216,7 @@ class _Feeder:
         code: str = "data",
     ) -> None:
         self.problems.append(Diagnostic(code, message, loc or feed.loc, feed.path, hint))
+        self.failed.add((feed.path, feed.target))
 
     def split(self, fields: Arrays, name: str) -> Split:
         result = Split({}, {})
@@ -239,12 +239,15 @@ class _Feeder:
         return result
 
     def feed(self, feed: FeedSpec, fields: Arrays, split: str) -> np.ndarray | None:
+        if (feed.path, feed.target) in self.failed:
+            return None  # reported for an earlier split
         missing = [f for f in feed.fields if f not in fields]
         if missing:
             self.fail(
                 feed,
                 f"the source has no field '{missing[0]}' (in its {split} split)",
-                did_you_mean(missing[0], fields, f"fields: {', '.join(fields)}"),
+                did_you_mean(missing[0], fields, f"fields: {listed(fields)}"),
+                loc=feed.field_loc(missing[0]),
             )
             return None
         if feed.stacked:

@@ -32,6 +32,7 @@ import numpy as np
 
 from kgraph_cli.errors import Diagnostic, KgraphError, Location, SpecError
 from kgraph_cli.spec.loader import YamlList, YamlMap, value_location
+from kgraph_cli.suggest import listed
 
 if TYPE_CHECKING:
     from kgraph_cli.spec.train import SourceSpec
@@ -1000,9 +1001,7 @@ def _read_images(src: _Source) -> SourceData:
         x[i] = pixels.reshape(height, width, channels)
         y[i] = label
     splits = {"train": {"x": x, "y": y}}
-    shown = ", ".join(classes[:20]) + (
-        f", ... ({len(classes) - 20} more)" if len(classes) > 20 else ""
-    )
+    shown = listed(classes, 20)
     return SourceData(
         splits,
         f"images from {root} ({len(files):,} images of {height}x{width} {mode}, "

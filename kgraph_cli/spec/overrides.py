@@ -6,8 +6,22 @@ from typing import Any
 
 from kgraph_cli.errors import Diagnostic, Location, SpecError
 from kgraph_cli.spec.loader import YamlList, YamlMap, parse_yaml
+from kgraph_cli.suggest import did_you_mean
 
 OVERRIDE_FILE = "--set"
+# Sections keyed by the names the user chose, as (parent path, what an entry is);
+# "*" is any model or block name. `--set` edits entries there but adds one only
+# whole (`layers.extra={type: Dense, ...}`): a partial new entry is a typo of an
+# existing name far more often than a wish for a node with a single key.
+NAMED_SECTIONS: dict[tuple[str, ...], str] = {
+    ("layers",): "node",
+    ("inputs",): "input",
+    ("models",): "model",
+    ("blocks",): "block",
+    ("models", "*", "layers"): "node",
+    ("models", "*", "inputs"): "input",
+    ("blocks", "*", "layers"): "node",
+}
 
 
 def override_source(overrides: list[str]) -> str:
@@ -38,7 +52,8 @@ def apply_overrides(data: YamlMap, overrides: list[str]) -> None:
         except SpecError as exc:
             problems.extend(exc.diagnostics)
             continue
-        problem = _set(data, path.strip().split("."), value, loc, value_loc)
+        start = len(path) - len(path.lstrip()) + 1
+        problem = _set(data, path.strip().split("."), value, loc, value_loc, start)
         if problem:
             problems.append(problem)
     if problems:
@@ -81,9 +96,45 @@ def _relocate(value: Any, loc: Location) -> None:
             _relocate(item, loc)
 
 
+def named_section(parents: list[str]) -> str | None:
+    """What an entry of the section at `parents` is ("node", "model"...), if
+    that section is keyed by user-chosen names."""
+    for pattern, noun in NAMED_SECTIONS.items():
+        if len(pattern) == len(parents) and all(
+            p in ("*", key) for p, key in zip(pattern, parents, strict=True)
+        ):
+            return noun
+    return None
+
+
+def _no_such_entry(
+    data: YamlMap, node: YamlMap, keys: list[str], depth: int, loc: Location, start: int
+) -> Diagnostic:
+    """`layers.hiddn1.units=5` where no node 'hiddn1' exists: located at the name."""
+    key, noun = keys[depth], named_section(keys[:depth])
+    col = start + len(".".join(keys[:depth])) + (1 if depth else 0)
+    where = ".".join(keys[: depth + 1])
+    fallback = f"a new {noun} is set whole: --set '{where}={{...}}'"
+    if keys[0] in ("models", "blocks") and "include" in data:
+        fallback += "; --set edits this file only, not the files it includes"
+    return Diagnostic(
+        "override",
+        f"no {noun} '{key}' to set `{'.'.join(keys[depth + 1 :])}` on",
+        Location(loc.file, loc.line, col, len(key)),
+        where,
+        did_you_mean(key, [k for k in node if isinstance(k, str)], fallback),
+    )
+
+
 def _set(
-    data: YamlMap, keys: list[str], value: Any, loc: Location, value_loc: Location
+    data: YamlMap,
+    keys: list[str],
+    value: Any,
+    loc: Location,
+    value_loc: Location,
+    start: int = 1,
 ) -> Diagnostic | None:
+    """Set `keys` to `value`; `start`: the column of the path in its argument."""
     node: Any = data
     for depth, key in enumerate(keys):
         last = depth == len(keys) - 1
@@ -112,6 +163,8 @@ def _set(
         if last:
             node.put(key, value, loc, value_loc)
         else:
+            if key not in node and named_section(keys[:depth]):
+                return _no_such_entry(data, node, keys, depth, loc, start)
             if key not in node or node[key] is None:
                 node.put(key, YamlMap(loc=loc), loc, loc)
             node = node[key]

@@ -11,9 +11,10 @@ from kgraph_cli.errors import Diagnostic, Location
 from kgraph_cli.layers import keras_objects
 from kgraph_cli.spec.loader import YamlList, YamlMap, value_location
 from kgraph_cli.spec.model import DTYPES, ModelSpec
+from kgraph_cli.spec.overrides import OVERRIDE_FILE
 from kgraph_cli.spec.parse import unknown_keys
 from kgraph_cli.spec.values import describe, keras_config
-from kgraph_cli.suggest import did_you_mean
+from kgraph_cli.suggest import did_you_mean, listed
 
 TRAIN_KEYS = {
     "data": "where the training data comes from and how it feeds the model",
@@ -152,6 +153,11 @@ class FeedSpec:
     transforms: list[TransformSpec]
     loc: Location
     path: str
+    # Where each field name is written (an overridden one: at its --set argument).
+    field_locs: dict[str, Location] = field(default_factory=dict)
+
+    def field_loc(self, name: str) -> Location:
+        return self.field_locs.get(name, self.loc)
 
 
 @dataclass
@@ -203,6 +209,33 @@ class TrainSpec:
     callbacks: list[ObjectSpec] = field(default_factory=list)
     data: DataSpec | None = None
     loc: Location | None = None
+    # Whether the spec file has a `train:` section (not only one that --set,
+    # --epochs or --batch-size made up).
+    in_file: bool = False
+
+
+def missing_data(train: TrainSpec, file: str) -> Diagnostic:
+    """The error for training a spec that says nothing about its data: at the
+    spec file when it has no `train:` section (the one --epochs made is not the
+    user's), else at its `train:` section."""
+    if not train.in_file:
+        return Diagnostic(
+            "missing",
+            "the spec has no `train:` section, so kgraph does not know what data to train on",
+            Location(file),
+            "train",
+            "add a top-level `train:` section with `data:` under it, e.g. "
+            "`train: {data: {source: {dataset: mnist}}}` (`{generated: 512}` for a smoke "
+            "run); --epochs and --batch-size only override values in it",
+        )
+    return Diagnostic(
+        "missing",
+        "the spec's `train:` section has no `data:`",
+        train.loc or Location(file),
+        "train.data",
+        "add `data:` under `train:`, e.g. `data: {source: {dataset: mnist}}`, or "
+        "`data: {source: {generated: 512}}` for a smoke run",
+    )
 
 
 def parse_train(section: Any, model: ModelSpec, file: str) -> tuple[TrainSpec, list[Diagnostic]]:
@@ -299,6 +332,7 @@ class _TrainParser:
         spec = TrainSpec(CompileSpec(), FitSpec(), loc=getattr(section, "loc", None))
         if section is None:
             return spec
+        spec.in_file = spec.loc is None or spec.loc.file != OVERRIDE_FILE
         if not isinstance(section, YamlMap):
             self.error(
                 "type",
@@ -374,7 +408,7 @@ class _TrainParser:
                         f"'{self.model.name}' does not have",
                         value.key_loc(name),
                         f"{path}.{name}",
-                        did_you_mean(name, self.outputs, f"outputs: {', '.join(self.outputs)}"),
+                        did_you_mean(name, self.outputs, f"outputs: {listed(self.outputs)}"),
                     )
                     continue
                 result[name] = item(value, name, f"{path}.{name}")
@@ -702,7 +736,7 @@ class _TrainParser:
                     f"model '{self.model.name}' has no {what} '{name}'",
                     section.key_loc(name),
                     fpath,
-                    did_you_mean(name, names, f"{what}s: {', '.join(names)}"),
+                    did_you_mean(name, names, f"{what}s: {listed(names)}"),
                 )
                 continue
             feed = self.feed(section, name, fpath)
@@ -742,6 +776,7 @@ class _TrainParser:
                 self.error("type", "field must be a name", body.value_loc("field"), f"{path}.field")
                 return None
             fields, stacked = [body["field"]], False
+            field_locs = {body["field"]: body.value_loc("field")}
         else:
             columns = body["columns"]
             if not isinstance(columns, YamlList) or not all(isinstance(c, str) for c in columns):
@@ -753,8 +788,9 @@ class _TrainParser:
                 )
                 return None
             fields, stacked = list(columns), True
+            field_locs = {c: columns.item_loc(i) for i, c in enumerate(columns)}
         transforms = self.transforms(body, f"{path}.transforms") if "transforms" in body else []
-        return FeedSpec(name, fields, stacked, transforms, loc, path)
+        return FeedSpec(name, fields, stacked, transforms, loc, path, field_locs)
 
     def transforms(self, body: YamlMap, path: str) -> list[TransformSpec]:
         value = body["transforms"]

@@ -8,7 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kgraph_cli.errors import Diagnostic, Location, SpecError
-from kgraph_cli.layers import PLUGIN_FILE, LayerRegistry, string_identifiers
+from kgraph_cli.layers import (
+    PLUGIN_FILE,
+    LayerRegistry,
+    keras_module_prefix,
+    string_identifiers,
+)
 from kgraph_cli.spec.graph import ModelGraph, check_model_graph, depends_on_inputs, resolve
 from kgraph_cli.spec.load import load_spec
 from kgraph_cli.spec.loader import YamlMap
@@ -279,6 +284,17 @@ class _Checker:
 
     def _layer_hint(self, name: str) -> str:
         module, dot, _ = name.rpartition(".")
+        keras_names = [n for n in self.registry.names() if "." not in n]
+        if (written := keras_module_prefix(name)) and module not in self.registry.plugin_modules:
+            # `keras.layers.Dense`, as Python imports it: a spec names the class alone.
+            python_module, short = written
+            if short in keras_names:
+                return f"write `{short}`: a spec names Keras layers without '{python_module}.'"
+            return did_you_mean(
+                short,
+                keras_names,
+                f"Keras has no layer '{short}': see https://keras.io/api/layers/ for layer names",
+            )
         if dot and module not in self.registry.plugin_modules:
             return (
                 f"'{name}' looks like a plugin layer: load its module with "
@@ -289,11 +305,7 @@ class _Checker:
             return did_you_mean(
                 name, plugin_names, f"plugin '{module}' defines no such layer class"
             )
-        return did_you_mean(
-            name,
-            [n for n in self.registry.names() if "." not in n],
-            "see https://keras.io/api/layers/ for layer names",
-        )
+        return did_you_mean(name, keras_names, "see https://keras.io/api/layers/ for layer names")
 
     def _unknown_model(self, call: ModelCall, path: str) -> None:
         hint = did_you_mean(
