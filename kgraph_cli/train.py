@@ -36,7 +36,7 @@ from kgraph_cli.rundir import (
     write_run_info,
 )
 from kgraph_cli.spec.load import resolved_spec_text
-from kgraph_cli.spec.train import ObjectSpec, TrainSpec, checked_train
+from kgraph_cli.spec.train import ObjectSpec, TrainSpec, checked_train, missing_data
 from kgraph_cli.spec.validate import ValidSpec
 from kgraph_cli.suggest import listed
 from kgraph_cli.tf import debug_enabled, import_keras
@@ -277,6 +277,8 @@ def train_model(
     from kgraph_cli.data.pipeline import ModelIO, prepare_data
 
     train = checked_train(valid.spec, model_name)
+    if train.data is None:  # say so before TensorFlow builds anything
+        raise SpecError([missing_data(train, valid.spec.file)])
     seed_everything(train.fit.seed)
     model = start if start is not None else ModelBuilder(valid).build(model_name)
     spec_dir = Path(valid.spec.file).parent
