@@ -31,7 +31,8 @@ $(BIN)/kgraph: pyproject.toml
 test: install
 	$(BIN)/pytest -q
 
-# Pure-Python tests only: no TensorFlow import, a few seconds.
+# Pure-Python tests only: no TensorFlow import in the tests themselves (20-30 s;
+# a few of them start kgraph in a subprocess to prove it stays TensorFlow-free).
 test-fast: install
 	$(BIN)/pytest -q -m "not tf"
 
