@@ -25,6 +25,7 @@ pytestmark = pytest.mark.tf
 RUN_FILES = ("model.keras", "spec.yaml", "history.json", "history.csv", "metrics.json")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 DIGITS_TEST = 359  # round(0.2 * 1,797): the test fraction of specs/digits.yaml
+DIGITS_TRAIN = 1_294  # what is left after the test and validation fractions
 
 # A small classifier on generated data: seconds per run, with dropout and a
 # validation split so that determinism covers shuffling, dropout and weights.
@@ -388,6 +389,10 @@ def test_evaluate_run_dir_matches_the_training_metrics(
     assert on_train["data"].startswith("train split")
     assert on_train["samples"] > result["samples"]
     assert on_train["metrics"]["accuracy"] >= 0.95
+    # the run's final "train" figures are measured like this, not running averages
+    assert on_train["samples"] == DIGITS_TRAIN
+    assert on_train["metrics"]["accuracy"] == pytest.approx(metrics["train"]["accuracy"], abs=1e-6)
+    assert on_train["metrics"]["loss"] == pytest.approx(metrics["train"]["loss"], abs=1e-5)
 
 
 def test_evaluate_an_untrained_spec_says_so() -> None:
