@@ -56,6 +56,31 @@ def invoke(args: list[Any], exit_code: int = 0) -> Any:
     return result
 
 
+def interrupt_training(monkeypatch: pytest.MonkeyPatch, after_epoch: int) -> list[int]:
+    """Make the next `kgraph train` get a Ctrl-C (KeyboardInterrupt) right
+    after epoch `after_epoch` (0-based) ends, once; returns the epochs it fired at."""
+    import kgraph_cli.train as train_module
+
+    original = train_module.keras_callback
+    fired: list[int] = []
+
+    def interrupting(reporter: Any, epochs: int, steps: int | None) -> Any:
+        callback = original(reporter, epochs, steps)
+        forward = callback.on_epoch_end
+
+        def on_epoch_end(epoch: int, logs: Any = None) -> None:
+            forward(epoch, logs)
+            if epoch == after_epoch and not fired:
+                fired.append(epoch)
+                raise KeyboardInterrupt
+
+        callback.on_epoch_end = on_epoch_end
+        return callback
+
+    monkeypatch.setattr(train_module, "keras_callback", interrupting)
+    return fired
+
+
 def benchmark_module(name: str) -> Iterator[ModuleType]:
     """benchmarks/NAME.py imported as a module (benchmarks/ is not a package);
     use it from a module-scoped fixture with `yield from`."""

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.conftest import SHARED_DATA, SPECS, invoke
+from tests.conftest import SHARED_DATA, SPECS, interrupt_training, invoke
 
 pytestmark = pytest.mark.tf
 
@@ -302,25 +302,7 @@ def test_epochs_batch_size_and_set_change_the_run(tiny: Path, tmp_path: Path) ->
 
 
 def test_resume_after_ctrl_c(tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import kgraph_cli.train as train_module
-
-    original = train_module.keras_callback
-    fired: list[int] = []
-
-    def interrupting(reporter: Any, epochs: int, steps: int | None) -> Any:
-        callback = original(reporter, epochs, steps)
-        forward = callback.on_epoch_end
-
-        def on_epoch_end(epoch: int, logs: Any = None) -> None:
-            forward(epoch, logs)
-            if epoch == 1 and not fired:
-                fired.append(epoch)
-                raise KeyboardInterrupt  # Ctrl-C right after the 2nd epoch
-
-        callback.on_epoch_end = on_epoch_end
-        return callback
-
-    monkeypatch.setattr(train_module, "keras_callback", interrupting)
+    fired = interrupt_training(monkeypatch, after_epoch=1)  # Ctrl-C after the 2nd epoch
     out = tmp_path / "run"
     args = ["train", tiny, "--out", out, "--epochs", "4"]
     stopped = invoke(args, exit_code=130)
