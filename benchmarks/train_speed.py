@@ -95,9 +95,7 @@ def kgraph_train(
     """Train specs/mnist.yaml with kgraph's Python API, silently, into a temporary
     run directory. `take`: only the first N samples of the training file
     (`train.data.take`, before the validation split); `epochs` overrides the spec's."""
-    from rich.console import Console
-
-    from kgraph_cli.progress import EpochReporter
+    from kgraph_cli.reporting import PlainReporter
     from kgraph_cli.spec.validate import validate_spec
     from kgraph_cli.train import TrainOptions, train_model
 
@@ -108,7 +106,7 @@ def kgraph_train(
     if epochs is not None:
         spec_overrides.append(f"train.fit.epochs={epochs}")  # = kgraph train --epochs
     valid = validate_spec(SPEC, spec_overrides)
-    reporter = EpochReporter(Console(stderr=True), quiet=True)
+    reporter = PlainReporter(quiet=True)
     with tempfile.TemporaryDirectory(prefix="kgraph-train-bench-") as tmp:
         options = TrainOptions(out=Path(tmp) / "run", force=True, data_dir=data_dir)
         started = time.perf_counter()

@@ -20,7 +20,7 @@ class CheckResult:
 
 
 def check_spec_file(
-    path: Path, overrides: list[str], plugins: list[str], build: bool, debug: bool = False
+    path: Path, overrides: list[str], plugins: list[str], build: bool
 ) -> CheckResult:
     """Every problem of one spec file, as diagnostics (never raises SpecError)."""
     from kgraph_cli.spec.validate import validate_spec

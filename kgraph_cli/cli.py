@@ -18,8 +18,7 @@ from typing import Annotated, Any, TextIO
 import typer
 
 from kgraph_cli import __version__
-from kgraph_cli.errors import Diagnostic, KgraphError, SpecError, UsageError
-from kgraph_cli.rundir import SPEC_SUFFIXES
+from kgraph_cli.errors import Diagnostic, KgraphError, SpecError
 from kgraph_cli.spec.overrides import OVERRIDE_FILE, override_source
 
 app = typer.Typer(
@@ -207,31 +206,6 @@ def _escape(text: str) -> str:
     return escape(text)
 
 
-def _check_model_name(valid: Any, name: str | None) -> str:
-    from kgraph_cli.suggest import did_you_mean
-
-    if name is None:
-        return valid.spec.default
-    if name not in valid.spec.models:
-        raise UsageError(f"the spec has no model '{name}'", did_you_mean(name, valid.spec.models))
-    return name
-
-
-def _load(
-    target: Path, model: str | None, overrides: list[str] | None, plugins: list[str] | None
-) -> Any:
-    """A spec (built), a run directory or a saved model: see persist.load_target."""
-    from kgraph_cli.persist import load_target
-
-    return load_target(target, model, overrides or [], plugins or [], _check_model_name)
-
-
-def _validated(spec_file: Path, overrides: list[str] | None, plugins: list[str] | None) -> Any:
-    from kgraph_cli.spec.validate import validate_spec
-
-    return validate_spec(spec_file, overrides or [], plugins or [])
-
-
 @app.command()
 def validate(
     specs: Annotated[
@@ -259,15 +233,13 @@ def validate(
     Without --no-build, every model is also built symbolically to find shape
     and dtype errors. Exit code 0 when all specs are valid, 1 otherwise.
     """
-    from kgraph_cli.check import check_spec_file
+    from kgraph_cli import api
 
     all_diagnostics: list[Diagnostic] = []
     failed = False
     with session(json_output, debug, overrides) as current:
         for spec_file in specs:
-            result = check_spec_file(
-                spec_file, overrides or [], plugins or [], build=not no_build, debug=debug
-            )
+            result = api.validate(spec_file, overrides or [], plugins or [], build=not no_build)
             all_diagnostics += result.diagnostics
             failed |= not result.ok
             if not json_output:
@@ -310,11 +282,11 @@ def summary(
 ) -> None:
     """Show a model's layers, output shapes, connections and parameter counts."""
     with session(json_output, debug, overrides) as current:
+        from kgraph_cli import api
         from kgraph_cli.console import render_summary
-        from kgraph_cli.summary import summarize_model
 
-        loaded = _load(spec, model, overrides, plugins)
-        facts = summarize_model(loaded.model, expand=expand)
+        loaded = api.load(spec, model, overrides or [], plugins or [])
+        facts = api.summarize(loaded, expand=expand)
         if json_output:
             current.print_json(facts.to_json())
         else:
@@ -332,11 +304,6 @@ DataDirOption = Annotated[
         help="Where to look for dataset files before downloading (mnist.npz...).",
     ),
 ]
-
-
-def _fit_overrides(epochs: int | None, batch_size: int | None) -> list[str]:
-    values = (("epochs", epochs), ("batch_size", batch_size))
-    return [f"train.fit.{key}={value}" for key, value in values if value is not None]
 
 
 @app.command()
@@ -371,41 +338,39 @@ def train(
     --resume needs to continue from the last completed epoch.
     """
     with session(json_output, debug, overrides) as current:
+        from kgraph_cli import api
         from kgraph_cli.progress import EpochReporter
-        from kgraph_cli.train import TrainingInterrupted, TrainOptions, train_model
+        from kgraph_cli.train import TrainingInterrupted
 
-        typed = [str(spec), *(["--model", model] if model else [])]
-        for flag, value in (("--epochs", epochs), ("--batch-size", batch_size)):
-            typed += [flag, str(value)] if value is not None else []
-        typed += [f"--set={item}" for item in overrides or []]
-        typed += [f"--plugin={item}" for item in plugins or []]
-        # The flags are overrides, so the run's spec.yaml records them.
-        overrides = [*(overrides or []), *_fit_overrides(epochs, batch_size)]
-        current.sources.extra[OVERRIDE_FILE] = override_source(overrides)
-        start = None
-        if spec.suffix in SPEC_SUFFIXES and spec.is_file():
-            valid = _validated(spec, overrides, plugins)
-            name = _check_model_name(valid, model)
-        else:  # continue training a saved model, with its optimizer state
-            loaded = _load(spec, model, overrides, plugins)
-            if loaded.valid is None:
-                raise UsageError(
-                    f"'{spec}' has no spec (none embedded, no spec.yaml beside "
-                    "it): kgraph cannot know its training data",
-                    "save models with `kgraph save` or `kgraph train`, which embed the spec",
-                )
-            valid, name, start = loaded.valid, loaded.valid.spec.default, loaded.model
-            data_dir = data_dir or loaded.data_dir
         # People get progress on stdout; with --json, stdout is for the result.
         reporter = EpochReporter(current.err if json_output else current.out, quiet)
+        # The flags are overrides, so the run's spec.yaml records them.
+        current.sources.extra[OVERRIDE_FILE] = override_source(
+            [*(overrides or []), *api.fit_overrides(epochs, batch_size)]
+        )
         try:
-            result = train_model(
-                valid, name, TrainOptions(out, resume, force, data_dir), reporter, start
+            result = api.train(
+                spec,
+                model,
+                out,
+                resume,
+                force,
+                epochs,
+                batch_size,
+                data_dir,
+                overrides or [],
+                plugins or [],
+                reporter,
             )
         except TrainingInterrupted as exc:
-            where = ["--out", str(exc.run_dir), "--resume"]
-            where += ["--data-dir", str(data_dir)] if data_dir else []
-            exc.hint = f"continue with: {shlex.join(['kgraph', 'train', *typed, *where])}"
+            typed = [str(spec), *(["--model", model] if model else [])]
+            for flag, value in (("--epochs", epochs), ("--batch-size", batch_size)):
+                typed += [flag, str(value)] if value is not None else []
+            typed += [f"--set={item}" for item in overrides or []]
+            typed += [f"--plugin={item}" for item in plugins or []]
+            typed += ["--out", str(exc.run_dir), "--resume"]
+            typed += ["--data-dir", str(data_dir)] if data_dir else []
+            exc.hint = f"continue with: {shlex.join(['kgraph', 'train', *typed])}"
             raise
         if json_output:
             current.print_json(result.to_json())
@@ -469,25 +434,16 @@ def save(
 ) -> None:
     """Build a spec's model and write it (the spec is embedded where the format allows)."""
     with session(json_output, debug, overrides) as current:
-        from kgraph_cli.build import ModelBuilder
-        from kgraph_cli.export import format_for, save_model
-        from kgraph_cli.persist import load_weights_from
-        from kgraph_cli.spec.load import resolved_spec_text
+        from kgraph_cli import api
 
-        chosen = format_for(output, fmt)
-        valid = _validated(spec, overrides, plugins)
-        name = _check_model_name(valid, model)
-        keras_model = ModelBuilder(valid).build(name)
-        if weights is not None:
-            load_weights_from(keras_model, weights)
-        result = save_model(keras_model, output, chosen, resolved_spec_text(valid.spec), force)
+        result = api.save(spec, output, model, weights, fmt, force, overrides or [], plugins or [])
         if json_output:
             current.print_json(result.to_json())
         elif not quiet:
             from kgraph_cli.console import human_bytes
 
             current.out.print(
-                f"wrote {_escape(str(output))} ({chosen}, {human_bytes(result.bytes)})"
+                f"wrote {_escape(str(output))} ({result.format}, {human_bytes(result.bytes)})"
             )
 
 
@@ -519,10 +475,10 @@ def load(
 ) -> None:
     """Show what a saved model is: layers, inputs, outputs, embedded spec, training state."""
     with session(json_output, debug) as current:
+        from kgraph_cli import api
         from kgraph_cli.console import render_model_info
-        from kgraph_cli.persist import inspect_model
 
-        info = inspect_model(model_path, safe_mode=not unsafe, check=check, plugins=plugins)
+        info = api.inspect(model_path, safe_mode=not unsafe, check=check, plugins=plugins or [])
         if json_output:
             current.print_json(info.to_json())
         else:
@@ -543,15 +499,16 @@ def evaluate(
 ) -> None:
     """Compute the loss and metrics of a model (per output) on a split or a file."""
     with session(json_output, debug, overrides) as current:
+        from kgraph_cli import api
         from kgraph_cli.console import render_metrics
-        from kgraph_cli.infer import evaluate_target
 
-        loaded = _load(target, model, overrides, plugins)
-        result = evaluate_target(loaded, data, data_dir or loaded.data_dir, batch_size)
+        result = api.evaluate(
+            target, data, data_dir, batch_size, model, overrides or [], plugins or []
+        )
         if json_output:
             current.print_json(result.to_json())
         else:
-            if not loaded.trained:
+            if not result.trained:
                 current.err.print(
                     "[yellow]note:[/] evaluating an untrained model built from "
                     "the spec (pass a run directory for trained weights)"
@@ -578,18 +535,17 @@ def predict(
 ) -> None:
     """Run a model on a split or a file and write its outputs (.npy, .npz, .csv)."""
     with session(json_output, debug, overrides) as current:
-        from kgraph_cli.infer import predict_target
+        from kgraph_cli import api
 
-        loaded = _load(target, model, overrides, plugins)
-        result = predict_target(
-            loaded, data, data_dir or loaded.data_dir, output, force, batch_size
+        result = api.predict(
+            target, output, data, data_dir, batch_size, force, model, overrides or [], plugins or []
         )
         if json_output:
-            current.print_json(result)
+            current.print_json(result.to_json())
         elif not quiet:
-            shapes = ", ".join(f"{k} {tuple(v)}" for k, v in result["outputs"].items())
+            shapes = ", ".join(f"{name} {shape}" for name, shape in result.shapes.items())
             current.out.print(
-                f"wrote {_escape(str(output))}: {result['samples']:,} samples; {_escape(shapes)}"
+                f"wrote {_escape(str(output))}: {result.samples:,} samples; {_escape(shapes)}"
             )
 
 
@@ -653,15 +609,15 @@ def plot(
     models are one box, or a frame of their layers with --expand-nested.
     """
     with session(json_output, debug, overrides) as current:
-        from kgraph_cli.plot import PlotOptions, PlotRequest, plot_target
+        from kgraph_cli import api
+        from kgraph_cli.plot import PlotOptions
 
         options = PlotOptions(
             show_shapes, show_dtype, show_layer_names, show_activations, expand_nested, rankdir, dpi
         )
-        request = PlotRequest(
-            target, output, output_format, model, overrides or [], plugins or [], force, options
+        result = api.plot(
+            target, output, output_format, model, options, force, overrides or [], plugins or []
         )
-        result = plot_target(request, _check_model_name)
         if json_output:
             current.print_json(
                 result.graph.to_json() if result.tree is not None else result.to_json()
@@ -719,10 +675,9 @@ def import_model(
     exactly what the original does.
     """
     with session(json_output, debug) as current:
-        from kgraph_cli.importer import default_weights_path, import_file
+        from kgraph_cli import api
 
-        weights_path = weights_file or (default_weights_path(output) if weights else None)
-        result = import_file(model_file, output, weights_path, force, plugins or [])
+        result = api.import_model(model_file, output, weights_file or weights, force, plugins or [])
         if json_output:
             current.print_json(result.to_json())
             return
@@ -753,10 +708,10 @@ def schema(
 ) -> None:
     """Print the JSON Schema of the spec format (for editors' YAML support)."""
     with session() as current:
+        from kgraph_cli import api
         from kgraph_cli.fileio import write_text_atomic
-        from kgraph_cli.spec.schema import spec_json_schema
 
-        text = json.dumps(spec_json_schema(), indent=2) + "\n"
+        text = json.dumps(api.schema(), indent=2) + "\n"
         if output is None:
             sys.stdout.write(text)
             return

@@ -36,6 +36,7 @@ class Evaluation:
     data: str
     samples: int
     metrics: dict[str, float]
+    trained: bool = True  # False: a model built from a spec, with fresh weights
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -43,6 +44,27 @@ class Evaluation:
             "data": self.data,
             "samples": self.samples,
             "metrics": self.metrics,
+            "trained": self.trained,
+        }
+
+
+@dataclass
+class Predictions:
+    """What `predict` wrote: the file, and the shape of each output's array."""
+
+    model: str
+    data: str
+    samples: int
+    output: Path
+    shapes: dict[str, tuple[int, ...]]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "data": self.data,
+            "samples": self.samples,
+            "output": str(self.output),
+            "outputs": {name: list(shape) for name, shape in self.shapes.items()},
         }
 
 
@@ -83,9 +105,8 @@ def evaluate_target(
     results = target.model.evaluate(
         make_dataset(split, fit_batch, False, None), verbose=0, return_dict=True
     )
-    return Evaluation(
-        target.model_name, description, len(split), {k: float(v) for k, v in results.items()}
-    )
+    metrics = {k: float(v) for k, v in results.items()}
+    return Evaluation(target.model_name, description, len(split), metrics, target.trained)
 
 
 def predict_target(
@@ -95,7 +116,7 @@ def predict_target(
     output: Path,
     force: bool,
     batch_size: int | None,
-) -> dict[str, Any]:
+) -> Predictions:
     kind = output.suffix.lower()
     if kind not in (".npy", ".npz", ".csv"):
         raise UsageError(
@@ -123,13 +144,8 @@ def predict_target(
             "use -o FILE.npz (one array per output) or .csv",
         )
     _write_predictions(output, arrays, kind)
-    return {
-        "model": target.model_name,
-        "data": description,
-        "samples": len(split),
-        "output": str(output),
-        "outputs": {k: list(v.shape) for k, v in arrays.items()},
-    }
+    shapes = {name: tuple(array.shape) for name, array in arrays.items()}
+    return Predictions(target.model_name, description, len(split), output, shapes)
 
 
 def _write_predictions(path: Path, arrays: dict[str, np.ndarray], kind: str) -> None:

@@ -55,14 +55,14 @@ class Target:
 
 
 def load_target(
-    path: Path, model_name: str | None, overrides: list[str], plugins: list[str], check_name: Any
+    path: Path, model_name: str | None, overrides: list[str], plugins: list[str]
 ) -> Target:
     """A spec (built, untrained), a run directory or a .keras file (trained)."""
     if path.suffix in SPEC_SUFFIXES and path.is_file():
         from kgraph_cli.build import ModelBuilder
 
         valid = validate_spec(path, overrides, plugins)
-        name = check_name(valid, model_name)
+        name = valid.spec.model_name(model_name)
         return Target(ModelBuilder(valid).build(name), valid, name, False, None, path.parent)
     model_file = path / MODEL_FILE if path.is_dir() else path
     if not model_file.is_file():

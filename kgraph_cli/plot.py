@@ -746,7 +746,7 @@ class PlotResult:
         return data
 
 
-def plot_target(request: PlotRequest, check_name: Any) -> PlotResult:
+def plot_target(request: PlotRequest) -> PlotResult:
     """Draw a spec's model, a .keras file's, or a run directory's training curves."""
     fmt = output_format(request.output, request.format)
     target = request.target
@@ -770,7 +770,7 @@ def plot_target(request: PlotRequest, check_name: Any) -> PlotResult:
         check_writable(request.output, request.force)
     from kgraph_cli.persist import load_target
 
-    loaded = load_target(target, request.model, request.overrides, request.plugins, check_name)
+    loaded = load_target(target, request.model, request.overrides, request.plugins)
     graph = describe_model(
         loaded.model, request.options.expand_nested, spec_model_names(loaded.valid)
     )

@@ -19,6 +19,8 @@ from rich.progress_bar import ProgressBar
 from rich.table import Column, Table
 from rich.text import Text
 
+from kgraph_cli.reporting import epoch_line, metric_items
+
 # The bar's width when there is room, and the least it shrinks to before the
 # metrics are cut.
 BAR_WIDTH = 40
@@ -26,25 +28,6 @@ MIN_BAR_WIDTH = 10
 # Below this many columns for the metrics, showing a cut metric is noise.
 MIN_METRICS_WIDTH = 8
 ELLIPSIS = "…"
-
-
-def format_metrics(logs: dict[str, Any]) -> str:
-    """`loss: 0.1234 - val_loss: 0.2345 - accuracy: 0.9876 - val_accuracy: ...`."""
-    return " - ".join(_metric_items(logs))
-
-
-def metric_order(names: Iterable[str]) -> list[str]:
-    """The loss first, each metric followed by its validation value: what a cut
-    line keeps is what matters most (Keras sorts them by name)."""
-    names = list(names)
-    train = [n for n in names if not (n.startswith("val_") and n[4:] in names)]
-    train.sort(key=lambda n: n != "loss")
-    ordered = [m for n in train for m in (n, f"val_{n}") if m in names]
-    return ordered + [n for n in names if n not in ordered]
-
-
-def _metric_items(logs: dict[str, Any]) -> list[str]:
-    return [f"{name}: {float(logs[name]):.4f}" for name in metric_order(logs)]
 
 
 def fit_metrics(items: list[str], width: int) -> str:
@@ -94,7 +77,7 @@ class EpochLine:
             when = _clock_text(task.finished_time)
         else:
             when = f"eta {_clock_text(task.time_remaining)}"
-        items = _metric_items(fields["metrics"])
+        items = metric_items(fields["metrics"])
         full = " - ".join(items)
         # Columns are separated by one space: epoch, bar, steps, time, metrics.
         room = width - (len(epoch) + len(steps) + len(when) + 2)
@@ -135,7 +118,7 @@ class _EpochProgress(Progress):
 
 
 class EpochReporter:
-    """Receives training events; renders them according to the console."""
+    """The CLI's TrainingReporter: renders training events for the console."""
 
     def __init__(
         self,
@@ -186,10 +169,7 @@ class EpochReporter:
             total = self.steps if self.steps is not None else int(task.completed)
             self.progress.update(self.task, total=total, completed=total, metrics=dict(logs))
         elif not self.quiet:
-            self.console.print(
-                f"epoch {epoch + 1}/{self.epochs} - {seconds:.1f}s - {format_metrics(logs)}",
-                highlight=False,
-            )
+            self.console.print(epoch_line(epoch, self.epochs, seconds, logs), highlight=False)
 
     def train_end(self) -> None:
         if self.progress is not None:
@@ -199,30 +179,3 @@ class EpochReporter:
     def note(self, message: str) -> None:
         if not self.quiet:
             self.console.print(message, highlight=False)
-
-
-def keras_callback(reporter: EpochReporter, epochs: int, steps: int | None) -> Any:
-    """A keras.callbacks.Callback forwarding to the reporter (Keras imported lazily).
-
-    `steps` is kgraph's estimate of the batches per epoch; Keras's own count
-    (`params["steps"]`, known for a tf.data dataset of known size) wins.
-    """
-    import keras
-
-    class _Forward(keras.callbacks.Callback):
-        def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-            reporter.train_begin(epochs, (self.params or {}).get("steps") or steps)
-
-        def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-            reporter.epoch_begin(epoch)
-
-        def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-            reporter.batch_end(batch, logs or {})
-
-        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-            reporter.epoch_end(epoch, logs or {})
-
-        def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-            reporter.train_end()
-
-    return _Forward()

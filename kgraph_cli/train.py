@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from kgraph_cli.errors import KgraphError, SpecError, UsageError, short_message
 from kgraph_cli.export import save_model
 from kgraph_cli.fileio import check_folder_output, staged_folder, write_text_atomic
-from kgraph_cli.progress import EpochReporter, keras_callback
+from kgraph_cli.reporting import TrainingReporter, keras_callback
 from kgraph_cli.rundir import (
     BACKUP_DIR,
     CURVES_FILE,
@@ -262,7 +262,7 @@ def train_model(
     valid: ValidSpec,
     model_name: str,
     options: TrainOptions,
-    reporter: EpochReporter,
+    reporter: TrainingReporter,
     start: Any = None,
 ) -> TrainResult:
     """Train the model on its spec's data and write the run directory.
@@ -305,7 +305,7 @@ class _Run:
     data: PreparedData
     spec_text: str
     options: TrainOptions
-    reporter: EpochReporter
+    reporter: TrainingReporter
     run_dir: Path  # where the run ends up (`work` until it is swapped in)
 
     def fit(self, work: Path, fresh_compile: bool) -> TrainResult:

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from kgraph_cli.progress import EpochReporter, fit_metrics, format_metrics, metric_order
+from kgraph_cli.progress import EpochReporter, fit_metrics
+from kgraph_cli.reporting import format_metrics, metric_order
 
 WIDTHS = [60, 80, 120, 200]
 TRAIN_LOGS = {"loss": 0.123456, "accuracy": 0.987654}
@@ -183,7 +184,7 @@ def test_keras_steps_per_execution_never_overshoots() -> None:
     wrong estimate of the steps (40) that Keras's own count replaces."""
     import numpy as np
 
-    from kgraph_cli.progress import keras_callback
+    from kgraph_cli.reporting import keras_callback
     from kgraph_cli.tf import import_keras
 
     keras = import_keras()

@@ -30,13 +30,23 @@ GRAPHVIZ_OUTPUT = re.compile(r"-o \S+\.(png|svg|pdf)\b")
 
 def sh_lines(text: str) -> list[str]:
     """The lines of the README's ```sh blocks, in order."""
-    lines, inside = [], False
+    return [line.strip() for block in blocks(text, "sh") for line in block.splitlines() if line]
+
+
+def blocks(text: str, language: str) -> list[str]:
+    """The README's fenced blocks of one language, in order."""
+    found: list[str] = []
+    current: list[str] | None = None
     for line in text.splitlines():
         if line.startswith("```"):
-            inside = line.strip() == "```sh"
-        elif inside and line.strip():
-            lines.append(line.strip())
-    return lines
+            if current is not None:
+                found.append("\n".join(current))
+                current = None
+            elif line.strip() == f"```{language}":
+                current = []
+        elif current is not None:
+            current.append(line)
+    return found
 
 
 COMMANDS = [line for line in sh_lines(README.read_text()) if line.startswith("kgraph ")]
@@ -101,6 +111,19 @@ def test_readme_command(command: str, workdir: Path) -> None:
         assert out, f"a command that promises a figure names its run directory: {command}"
         metrics = json.loads((workdir / out.group(1) / "metrics.json").read_text())
         assert metrics["test"]["accuracy"] == pytest.approx(float(claimed.group(1)), abs=0.005)
+
+
+@pytest.mark.tf
+def test_readme_python_examples_run(workdir: Path) -> None:
+    """The Python API example runs as written, and prints what it says."""
+    examples = blocks(README.read_text(), "python")
+    assert examples, "the README shows the Python API"
+    for example in examples:
+        (workdir / "example.py").write_text(example)
+        done = run(f"{sys.executable} example.py", workdir)
+        assert done.returncode == 0, f"{example}\n{done.stdout}{done.stderr}"
+        for promised in re.findall(r"print\(.*\)\s+# (\S+)", example):
+            assert promised in done.stdout, (promised, done.stdout)
 
 
 def test_make_targets_the_readme_names_exist() -> None:

@@ -170,3 +170,17 @@ class Spec:
 
     def model(self, name: str | None = None) -> ModelSpec:
         return self.models[name or self.default]
+
+    def model_name(self, requested: str | None) -> str:
+        """The model a command acts on: `requested` (--model) if the spec has
+        it, else the spec's default; an unknown name is a usage error."""
+        from kgraph_cli.errors import UsageError
+        from kgraph_cli.suggest import did_you_mean
+
+        if requested is None:
+            return self.default
+        if requested not in self.models:
+            raise UsageError(
+                f"the spec has no model '{requested}'", did_you_mean(requested, self.models)
+            )
+        return requested
