@@ -6,11 +6,12 @@ import numpy as np
 
 from kgraph_cli.data.pipeline import ModelIO
 from kgraph_cli.data.sources import SourceData
-from kgraph_cli.spec.train import SourceSpec
+from kgraph_cli.spec.train import SourceSpec, check_source
 
 
 def generate(source: SourceSpec, io: ModelIO) -> SourceData:
     """Seeded random inputs and loss-appropriate targets; splits train and test."""
+    check_source(source)  # the counts and seed are integers from here on
     options = source.options
     samples = int(options["generated"])
     seed = int(options.get("seed", 0))

@@ -105,9 +105,7 @@ def prepare_data(
     return prepared
 
 
-def _read(
-    source_spec: Any, io: ModelIO, train: TrainSpec, spec_dir: Path, data_dir: Path | None
-) -> Any:
+def _read(source_spec: Any, io: ModelIO, spec_dir: Path, data_dir: Path | None) -> Any:
     if source_spec.kind == "generated":
         from kgraph_cli.data.generated import generate
 
@@ -126,7 +124,7 @@ def _source_split(
     what: str,
 ) -> tuple[Any, Arrays]:
     """A source and the split of it that `split:` names (default train)."""
-    source = _read(source_spec, io, train, spec_dir, data_dir)
+    source = _read(source_spec, io, spec_dir, data_dir)
     wanted = str(source_spec.options.get("split", "train"))
     if wanted not in source.splits:
         raise SpecError(

@@ -5,8 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 
-def describe(value: Any) -> str:
-    """A value as a message shows what was received: "string 'x'", "a list"..."""
+def describe(value: Any, *, lists: bool = False) -> str:
+    """A value as a message shows what was received: "string 'x'", "a list"...
+    With `lists`, for values that should be lists of numbers (a shape, an image
+    size): a short list of numbers as written ("[0, 5]") and an empty mapping or
+    list as empty."""
+    if lists and isinstance(value, dict | list) and not value:
+        return f"an empty {'mapping' if isinstance(value, dict) else 'list'}"
+    if lists and isinstance(value, list) and len(value) <= 8 and all(_is_number(v) for v in value):
+        return f"[{', '.join(str(v) for v in value)}]"
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -18,6 +25,10 @@ def describe(value: Any) -> str:
     if isinstance(value, str):
         return f"string '{value}'"
     return f"{type(value).__name__} {value!r}"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def keras_config(value: Any) -> Any:
