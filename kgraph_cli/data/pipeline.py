@@ -74,7 +74,7 @@ def prepare_data(
     data = train.data
     if data is None:
         raise SpecError([missing_data(train, file)])
-    source, fields = _source_split(data.source, io, train, spec_dir, data_dir, "training")
+    source, fields = _source_split(data.source, io, spec_dir, data_dir, "training")
     fields = dict(fields)
     if data.shuffle:
         order = np.random.default_rng(train.fit.seed or 0).permutation(_length(fields))
@@ -85,14 +85,14 @@ def prepare_data(
     test_fields = None
     if data.test is not None:
         fields, test_fields = _split_off(
-            data.test, fields, source.splits, io, train, spec_dir, data_dir, "test"
+            data.test, fields, source.splits, io, spec_dir, data_dir, "test"
         )
     elif "test" in source.splits and data.source.options.get("split", "train") != "test":
         test_fields = source.splits["test"]
     validation_fields = None
     if train.fit.validation is not None:
         fields, validation_fields = _split_off(
-            train.fit.validation, fields, source.splits, io, train, spec_dir, data_dir, "validation"
+            train.fit.validation, fields, source.splits, io, spec_dir, data_dir, "validation"
         )
     feeder = _Feeder(data, io, fields)
     prepared.train = feeder.split(fields, "train")
@@ -118,7 +118,6 @@ def _read(source_spec: Any, io: ModelIO, spec_dir: Path, data_dir: Path | None) 
 def _source_split(
     source_spec: Any,
     io: ModelIO,
-    train: TrainSpec,
     spec_dir: Path,
     data_dir: Path | None,
     what: str,
@@ -146,7 +145,6 @@ def _split_off(
     fields: Arrays,
     splits: dict[str, Arrays],
     io: ModelIO,
-    train: TrainSpec,
     spec_dir: Path,
     data_dir: Path | None,
     what: str,
@@ -188,7 +186,7 @@ def _split_off(
             )
         return fields, splits[split.split]
     assert split.source is not None
-    return fields, _source_split(split.source, io, train, spec_dir, data_dir, what)[1]
+    return fields, _source_split(split.source, io, spec_dir, data_dir, what)[1]
 
 
 class _Feeder:
