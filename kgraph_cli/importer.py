@@ -25,13 +25,13 @@ from typing import Any
 import yaml
 
 from kgraph_cli.errors import KgraphError, SpecError, UsageError
+from kgraph_cli.keras_classes import LAYER_ARGUMENTS
+from kgraph_cli.rundir import SPEC_SUFFIXES
 from kgraph_cli.spec.model import NAME_PATTERN, SPEC_VERSION
 
 WEIGHTS_SUFFIX = ".weights.h5"
-SPEC_SUFFIXES = (".yaml", ".yml")
 # A node line longer than this is written in block style, one key per line.
 FLOW_WIDTH = 120
-_LAYER_ARGUMENTS = ("layer", "backward_layer")
 _MISSING = object()
 
 
@@ -509,7 +509,7 @@ class _Importer:
         type_name = self._layer_type(layer, where)
         info = self.registry.get(type_name)
         config = layer.get_config()
-        wraps = any(k in config for k in _LAYER_ARGUMENTS)
+        wraps = any(k in config for k in LAYER_ARGUMENTS)
         # Layers configured alike (DenseNet's 120 BatchNormalizations) are worked out once.
         cache_key = None if wraps else f"{_class_path(type(layer))}:{_json_key(config, 'name')}"
         if cache_key in self._bodies:
@@ -529,7 +529,7 @@ class _Importer:
             value = config[key]
             if key == "name":
                 continue
-            if key in _LAYER_ARGUMENTS and key in info.params:
+            if key in LAYER_ARGUMENTS and key in info.params:
                 sub = self._sublayer(layer, key, value, defaults)
                 if sub is not None:
                     body[key] = sub
@@ -568,7 +568,7 @@ class _Importer:
 
         def differences(candidate: dict[str, Any]) -> list[str] | None:
             kwargs = {
-                k: copy.deepcopy(config[k]) if k in _LAYER_ARGUMENTS else keras_config(v)
+                k: copy.deepcopy(config[k]) if k in LAYER_ARGUMENTS else keras_config(v)
                 for k, v in candidate.items()
                 if k != "type"
             }
@@ -580,7 +580,7 @@ class _Importer:
                 k
                 for k in config
                 if k != "name"
-                and k not in _LAYER_ARGUMENTS
+                and k not in LAYER_ARGUMENTS
                 and k in info.params
                 and not _same(config[k], made.get(k, _MISSING))
             ]
@@ -597,7 +597,7 @@ class _Importer:
         if missing != []:  # cannot be checked, or does not settle: keep it all
             return body
         for key in reversed(list(body)):
-            if key == "type" or key in info.required or key in _LAYER_ARGUMENTS:
+            if key == "type" or key in info.required or key in LAYER_ARGUMENTS:
                 continue
             trial = {k: v for k, v in body.items() if k != key}
             if differences(trial) == []:
@@ -906,7 +906,7 @@ def _string_alias(cls: type, module: str) -> str | None:
 def _construct(cls: type, kwargs: dict[str, Any]) -> Any:
     """A layer from arguments as the builder passes them; a wrapper from its
     config, so that its `layer` (a config here) is deserialized."""
-    if any(k in kwargs for k in _LAYER_ARGUMENTS):
+    if any(k in kwargs for k in LAYER_ARGUMENTS):
         return cls.from_config(kwargs)
     return cls(**kwargs)
 

@@ -116,7 +116,7 @@ class LayerRegistry:
         return getattr(import_keras().layers, name)
 
     def _load_plugin(self, plugin: str) -> None:
-        from kgraph_cli.catalog_gen import describe_class
+        from kgraph_cli.keras_classes import describe_class
         from kgraph_cli.tf import import_keras
 
         keras = import_keras()

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from kgraph_cli.cli import app
-from tests.conftest import REPO, SPECS
+from tests.conftest import SPECS
 
 pytestmark = pytest.mark.tf
 
@@ -288,7 +288,3 @@ def test_summary_and_predict_accept_a_saved_model(runner, tmp_path: Path) -> Non
     written = tmp_path / "p.npy"
     invoke(runner, ["predict", out, "-o", written, "-q"])
     assert np.load(written).shape[1] == 10
-
-
-def test_repo_has_no_leftover_temporaries() -> None:
-    assert not list(REPO.glob(".*.tmp*"))

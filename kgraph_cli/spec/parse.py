@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from kgraph_cli.errors import Diagnostic, Location
+from kgraph_cli.keras_classes import LAYER_ARGUMENTS
 from kgraph_cli.spec.loader import YamlList, YamlMap, value_location
 from kgraph_cli.spec.model import (
     DTYPES,
@@ -78,7 +79,6 @@ NODE_EXTRA_KEYS = {
         "repeat": "chain the block N times (one input, one output)",
     },
 }
-NESTED_LAYER_ARGUMENTS = ("layer", "backward_layer")
 _EXAMPLES = {
     "inputs": "{x: {shape: [784]}}",
     "outputs": "[<node name>]",
@@ -540,7 +540,7 @@ class SpecParser:
         self, type_name: str, args: YamlMap, parent: YamlMap, path: str, loc: Location
     ) -> LayerSpec:
         layer = LayerSpec(type_name, args, loc)
-        for key in NESTED_LAYER_ARGUMENTS:
+        for key in LAYER_ARGUMENTS:
             if key not in args or not isinstance(args[key], YamlMap):
                 continue
             inner = args[key]
