@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kgraph_cli.layers import keras_catalog
+from kgraph_cli.keras_classes import LAYER_ARGUMENTS
+from kgraph_cli.layers import keras_catalog, string_identifiers
 from kgraph_cli.spec.model import DTYPES, NAME_PATTERN, SPEC_VERSION, NodeKind
 from kgraph_cli.spec.parse import (
     BLOCK_KEYS,
@@ -19,10 +20,12 @@ from kgraph_cli.spec.parse import (
     REF_PATTERN,
     TOP_KEYS,
 )
+from kgraph_cli.spec.train.schema import train_json_schema
 
 _NAME = {"type": "string", "pattern": NAME_PATTERN.pattern}
 _REF = {"$ref": "#/definitions/ref"}
-_PLUGIN_TYPE = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$"
+# module.Class, but not Keras's own modules (`keras.layers.Dense` is written `Dense`)
+_PLUGIN_TYPE = r"^(?!(keras|tf|tensorflow)\.)[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$"
 _PARAM_VALUE = r"\$\{[A-Za-z_][A-Za-z0-9_]*\}"
 
 
@@ -78,6 +81,18 @@ def _node_schema() -> dict[str, Any]:
         },
         "trainable": {"type": "boolean"},
     }
+    activation = {
+        "anyOf": [
+            {"enum": sorted(string_identifiers("activations"))},
+            {"type": "string", "pattern": _PARAM_VALUE},
+            {"type": "object", "required": ["type"]},
+            {"type": "null"},
+        ]
+    }
+    for name in ("activation", "recurrent_activation"):
+        properties[name] = {**activation, "description": "an activation name, or {type: ...}"}
+    for name in LAYER_ARGUMENTS:  # a wrapped layer is fed by its wrapper
+        properties[name] = {"type": "object", "not": {"required": ["from"]}}
     per_layer = [
         {
             "if": {"properties": {"type": {"const": name}}, "required": ["type"]},
@@ -166,6 +181,7 @@ def spec_json_schema() -> dict[str, Any]:
             "outputs": _outputs_schema(BLOCK_KEYS["outputs"]),
         },
     }
+    train, train_definitions = train_json_schema()
     return {
         "$schema": "http://json-schema.org/draft-07/schema#",
         "title": f"kgraph spec (format version {SPEC_VERSION})",
@@ -187,7 +203,7 @@ def spec_json_schema() -> dict[str, Any]:
             "outputs": _outputs_schema(TOP_KEYS["outputs"]),
             "models": _named_map({"$ref": "#/definitions/model"}, TOP_KEYS["models"]),
             "blocks": _named_map({"$ref": "#/definitions/block"}, TOP_KEYS["blocks"]),
-            "train": _described({"type": "object"}, TOP_KEYS, "train"),
+            "train": _described(train, TOP_KEYS, "train"),
         },
         "definitions": {
             "ref": {
@@ -200,5 +216,6 @@ def spec_json_schema() -> dict[str, Any]:
             "node": _node_schema(),
             "model": model,
             "block": block,
+            **train_definitions,
         },
     }
