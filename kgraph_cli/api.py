@@ -219,7 +219,7 @@ def save(
     from kgraph_cli.build import ModelBuilder
     from kgraph_cli.export import format_for, save_model
     from kgraph_cli.persist import load_weights_from
-    from kgraph_cli.spec.load import resolved_spec_text
+    from kgraph_cli.spec.assemble import resolved_spec_text
 
     output = Path(output)
     chosen = format_for(output, format)

@@ -35,7 +35,7 @@ from kgraph_cli.rundir import (
     RunInfo,
     write_run_info,
 )
-from kgraph_cli.spec.load import resolved_spec_text
+from kgraph_cli.spec.assemble import resolved_spec_text
 from kgraph_cli.spec.train import ObjectSpec, TrainSpec, checked_train, missing_data
 from kgraph_cli.spec.validate import ValidSpec
 from kgraph_cli.suggest import listed

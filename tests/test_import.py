@@ -229,7 +229,7 @@ def test_application_round_trip(application, tmp_path: Path) -> None:
 def spec_models() -> list[tuple[Path, str]]:
     """Every model of every example spec (views and nested models included);
     read without plugins, so that collecting the tests imports no TensorFlow."""
-    from kgraph_cli.spec.load import load_spec
+    from kgraph_cli.spec.assemble import load_spec
 
     return [(path, name) for path in SPEC_FILES for name in load_spec(path)[0].models]
 

@@ -14,8 +14,8 @@ from kgraph_cli.layers import (
     keras_module_prefix,
     string_identifiers,
 )
+from kgraph_cli.spec.assemble import load_spec
 from kgraph_cli.spec.graph import ModelGraph, check_model_graph, depends_on_inputs, resolve
-from kgraph_cli.spec.load import load_spec
 from kgraph_cli.spec.loader import YamlMap
 from kgraph_cli.spec.model import LayerSpec, ModelCall, ModelSpec, NodeKind, NodeSpec, Ref, Spec
 from kgraph_cli.suggest import closest, did_you_mean

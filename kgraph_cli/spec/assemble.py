@@ -1,4 +1,5 @@
-"""Spec file -> `Spec`: read, apply --set, parse, follow includes, expand blocks."""
+"""Spec file -> `Spec`: read, apply --set, parse, follow includes, expand blocks
+(the YAML itself is read by loader.py)."""
 
 from __future__ import annotations
 
