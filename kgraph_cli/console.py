@@ -10,7 +10,7 @@ import os
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
@@ -19,6 +19,11 @@ from rich.text import Text
 
 from kgraph_cli.errors import Diagnostic, Location, Severity
 from kgraph_cli.summary import LayerRow, ModelSummary
+
+if TYPE_CHECKING:
+    from kgraph_cli.infer import Evaluation
+    from kgraph_cli.persist import ModelInfo
+    from kgraph_cli.train import TrainResult
 
 # A spec with hundreds of problems shows the first ones (sorted by place) and
 # a count: the rest are usually knock-on errors of the same mistake.
@@ -165,7 +170,7 @@ def human_bytes(size: int) -> str:
     return f"{size} B"
 
 
-def render_training(console: Console, result: Any) -> None:
+def render_training(console: Console, result: TrainResult) -> None:
     """Final metrics of a training run, and where its files are."""
     table = Table(
         title=f"{escape(result.model)}: {result.epochs} epoch(s) in "
@@ -187,7 +192,7 @@ def _metric(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
-def render_metrics(console: Console, result: Any) -> None:
+def render_metrics(console: Console, result: Evaluation) -> None:
     """An evaluation: one row per metric (per output for multi-output models)."""
     table = Table(
         title=f"{escape(result.model)} on {escape(result.data)} ({result.samples:,} samples)",
@@ -201,7 +206,7 @@ def render_metrics(console: Console, result: Any) -> None:
     console.print(table)
 
 
-def render_model_info(console: Console, info: Any, show_spec: bool) -> None:
+def render_model_info(console: Console, info: ModelInfo, show_spec: bool) -> None:
     """`kgraph load`: what the file is, its tensors, training state, spec, check."""
     console.print(
         Text.assemble(

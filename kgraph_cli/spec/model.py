@@ -5,9 +5,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kgraph_cli.errors import Location
+
+if TYPE_CHECKING:
+    from kgraph_cli.spec.loader import YamlMap
 
 SPEC_VERSION = 1
 NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -89,6 +92,14 @@ class ModelCall:
     trainable: bool | None = None
 
 
+class InputForm(StrEnum):
+    """How a node's `from:` is written, hence how its layer is called."""
+
+    SINGLE = "single"  # from: x          -> layer(x)
+    LIST = "list"  # from: [a, b]         -> layer([a, b])
+    KEYWORD = "keyword"  # from: {query: q} -> layer(query=q)
+
+
 @dataclass
 class NodeSpec:
     name: str
@@ -97,8 +108,7 @@ class NodeSpec:
     target_loc: Location
     loc: Location
     inputs: list[Ref] = field(default_factory=list)
-    # How `from:` was written: one ref, a list of refs, or keyword refs.
-    input_form: str = "single"
+    input_form: InputForm = InputForm.SINGLE
     input_keys: list[str] = field(default_factory=list)
     layer: LayerSpec | None = None
     model_call: ModelCall | None = None
@@ -149,7 +159,7 @@ class BlockSpec:
     required_params: set[str]
     inputs: list[str]
     # The block's layers as raw YAML, instantiated once per use.
-    layers: Any
+    layers: YamlMap
     outputs: list[Ref]
 
 
@@ -161,7 +171,8 @@ class Spec:
     default: str
     models: dict[str, ModelSpec]
     blocks: dict[str, BlockSpec] = field(default_factory=dict)
-    train: Any = None
+    # The `train:` section as read; spec.train parses it for the model trained.
+    train: YamlMap | None = None
     description: str = ""
     # The root file's data as loaded, --set applied (what `train` records).
     data: Any = None

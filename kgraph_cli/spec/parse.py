@@ -19,6 +19,7 @@ from kgraph_cli.spec.model import (
     NAME_PATTERN,
     SPEC_VERSION,
     BlockSpec,
+    InputForm,
     InputSpec,
     LayerSpec,
     ModelCall,
@@ -515,7 +516,7 @@ class SpecParser:
     def _node_inputs(self, node: NodeSpec, body: YamlMap, path: str) -> None:
         value = body["from"]
         if isinstance(value, YamlList):
-            node.input_form = "list"
+            node.input_form = InputForm.LIST
             if not value:
                 self.error(
                     "type",
@@ -528,7 +529,7 @@ class SpecParser:
                 r for i in range(len(value)) if (r := self.ref(value, i, f"{path}[{i}]"))
             ]
         elif isinstance(value, YamlMap):
-            node.input_form = "keyword"
+            node.input_form = InputForm.KEYWORD
             for key in value:
                 if (r := self.ref(value, key, f"{path}.{key}")) is not None:
                     node.input_keys.append(key)
