@@ -1,0 +1,94 @@
+"""The allowed import directions of the README's module map, checked on the
+code: the face (cli, console, progress) sits on the API, the API on the core,
+the core never reaches back up; spec/ stays free of numpy, TensorFlow and the
+screen; Keras comes in through tf.py. Imports are read with `ast`, wherever
+they stand (module level, inside functions, under TYPE_CHECKING).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+PACKAGE = REPO / "kgraph_cli"
+FACE = {"kgraph_cli.cli", "kgraph_cli.console", "kgraph_cli.progress"}
+API = "kgraph_cli.api"
+# What spec/ may build on: diagnostics, suggestions, the layer catalog.
+SPEC_MAY_IMPORT = {
+    "kgraph_cli.errors",
+    "kgraph_cli.suggest",
+    "kgraph_cli.layers",
+    "kgraph_cli.keras_classes",
+    "kgraph_cli.deep",  # the documented depth limit
+}
+# Renderers that build rich objects (plot's terminal tree) for the face to print.
+RICH_RENDERERS = {"kgraph_cli.plot"}
+# Modules that still read Keras's private modules (keras.src); issue 9 moves
+# every such access behind one adapter.
+KERAS_INTERNALS = {"kgraph_cli.importer", "kgraph_cli.catalog_gen"}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(REPO).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imported(path: Path) -> set[str]:
+    """Every module `path` imports, as written (absolute names)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+MODULES = {module_name(path): imported(path) for path in sorted(PACKAGE.rglob("*.py"))}
+
+
+def within(names: set[str], prefixes: set[str]) -> set[str]:
+    return {n for n in names if any(n == p or n.startswith(f"{p}.") for p in prefixes)}
+
+
+def test_the_package_is_read() -> None:
+    assert {"kgraph_cli.cli", "kgraph_cli.api", "kgraph_cli.spec.parse"} <= set(MODULES)
+
+
+@pytest.mark.parametrize("module", sorted(set(MODULES) - FACE - {API}))
+def test_the_core_never_imports_the_face_or_the_api(module: str) -> None:
+    assert not within(MODULES[module], FACE | {API}), module
+
+
+def test_the_api_does_not_import_the_face() -> None:
+    assert not within(MODULES[API], FACE)
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_typer_and_rich_belong_to_the_face(module: str) -> None:
+    if module != "kgraph_cli.cli":
+        assert not within(MODULES[module], {"typer"}), module
+    if module not in FACE | RICH_RENDERERS:
+        assert not within(MODULES[module], {"rich"}), module
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if m.startswith("kgraph_cli.spec")))
+def test_spec_builds_only_on_errors_suggestions_and_the_catalog(module: str) -> None:
+    ours = within(MODULES[module], {"kgraph_cli"})
+    allowed = within(ours, SPEC_MAY_IMPORT | {"kgraph_cli.spec"})
+    assert ours == allowed, f"{module} imports {sorted(ours - allowed)}"
+    heavy = within(MODULES[module], {"numpy", "tensorflow", "keras", "rich", "typer"})
+    assert not heavy, f"{module} imports {sorted(heavy)}"
+
+
+@pytest.mark.parametrize("module", sorted(set(MODULES) - {"kgraph_cli.tf"}))
+def test_keras_comes_in_through_tf_py(module: str) -> None:
+    keras = within(MODULES[module], {"keras"})
+    if module in KERAS_INTERNALS:
+        keras = {name for name in keras if not name.startswith("keras.src")}
+    assert not keras, f"{module} imports {sorted(keras)}: use kgraph_cli.tf.import_keras()"
