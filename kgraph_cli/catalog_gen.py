@@ -7,11 +7,11 @@ after upgrading Keras; a test fails while the catalog and Keras disagree.
 
 from __future__ import annotations
 
-import importlib
 import json
 from typing import Any
 
 from kgraph_cli.keras_classes import describe_class
+from kgraph_cli.keras_graph import string_objects
 from kgraph_cli.layers import CATALOG_PATH
 
 
@@ -75,9 +75,8 @@ def _classes(module: Any, base: type, names: list[str]) -> dict[str, Any]:
 
 def _string_identifiers(kind: str) -> list[str]:
     """Names `keras.<kind>.get()` accepts as a string (`activation: relu`)."""
-    module = importlib.import_module(f"keras.src.{kind}")
     abstract = {"Initializer", "Loss", "Metric", "Optimizer", "optimizer", "metric"}
-    return sorted(name for name in module.ALL_OBJECTS_DICT if name not in abstract)
+    return sorted(name for name in string_objects(kind) if name not in abstract)
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ import numpy as np
 from kgraph_cli.data.pipeline import ModelIO, PreparedData, Split, make_dataset, prepare_data
 from kgraph_cli.errors import Location, UsageError
 from kgraph_cli.fileio import atomic_path, check_writable
+from kgraph_cli.keras_graph import producer_names
 from kgraph_cli.persist import Target
 from kgraph_cli.spec.loader import YamlMap
 from kgraph_cli.spec.train import (
@@ -125,7 +126,7 @@ def predict_target(
         )
     check_writable(output, force)
     if kind == ".npy" and len(target.model.outputs) > 1:  # say so before reading any data
-        names = [t._keras_history.operation.name for t in target.model.outputs]
+        names = producer_names(target.model.outputs)
         raise UsageError(
             f"the model has {len(names)} outputs ({', '.join(names)}); .npy holds one array",
             "use -o FILE.npz (one array per output) or .csv",
@@ -134,7 +135,7 @@ def predict_target(
     split = Split(split.inputs, {})
     batch = batch_size or _train_spec(target).fit.batch_size
     raw = target.model.predict(make_dataset(split, batch, False, None), verbose=0)
-    names = [t._keras_history.operation.name for t in target.model.outputs]
+    names = producer_names(target.model.outputs)
     arrays = dict(zip(names, raw if isinstance(raw, (list, tuple)) else [raw], strict=True))
     if isinstance(raw, dict):
         arrays = dict(raw)

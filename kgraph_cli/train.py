@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from kgraph_cli.errors import KgraphError, SpecError, UsageError, short_message
 from kgraph_cli.export import save_model
 from kgraph_cli.fileio import check_folder_output, staged_folder, write_text_atomic
+from kgraph_cli.keras_graph import producer_names
 from kgraph_cli.reporting import TrainingReporter, keras_callback
 from kgraph_cli.rundir import (
     BACKUP_DIR,
@@ -120,7 +121,7 @@ def seed_everything(seed: int | None) -> None:
 def compile_model(model: Any, train: TrainSpec, steps_per_execution: int = 1) -> None:
     keras = import_keras()
     spec = train.compile
-    outputs = [t._keras_history.operation.name for t in model.outputs]
+    outputs = producer_names(model.outputs)
     optimizer = keras.optimizers.get(spec.optimizer.to_config()) if spec.optimizer else "rmsprop"
     model.compile(
         optimizer=optimizer,

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from kgraph_cli.errors import Diagnostic, Location, SpecError
+from kgraph_cli.keras_graph import calls, producer
 from kgraph_cli.spec.train import (
     DataSpec,
     FeedSpec,
@@ -59,11 +60,8 @@ class ModelIO:
 
     @classmethod
     def of(cls, model: Any, train: TrainSpec) -> ModelIO:
-        inputs = {
-            t._keras_history.operation.name: (tuple(t.shape[1:]), str(t.dtype))
-            for t in model.inputs
-        }
-        outputs = {t._keras_history.operation.name: tuple(t.shape[1:]) for t in model.outputs}
+        inputs = {producer(t).name: (tuple(t.shape[1:]), str(t.dtype)) for t in model.inputs}
+        outputs = {producer(t).name: tuple(t.shape[1:]) for t in model.outputs}
         return cls(inputs, outputs, _losses_by_output(train, list(outputs)), _vocab_sizes(model))
 
 
@@ -465,9 +463,9 @@ def _vocab_sizes(model: Any) -> dict[str, int]:
     for layer in model.layers:
         if type(layer).__name__ != "Embedding":
             continue
-        for node in layer._inbound_nodes:
+        for node in calls(layer):
             for tensor in node.input_tensors:
-                source = tensor._keras_history.operation
+                source = producer(tensor)
                 if type(source).__name__ == "InputLayer":
                     sizes[source.name] = min(
                         layer.input_dim, sizes.get(source.name, layer.input_dim)

@@ -1,0 +1,142 @@
+"""The one module that reads Keras's graph internals.
+
+Keras 3 has no public API for walking a functional model's graph: a tensor's
+producer (`KerasTensor._keras_history`), a layer's calls
+(`Operation._inbound_nodes`), a model's nodes by depth, a Sequential's inner
+functional graph, and the `keras.src` modules behind `keras.*`. Everything
+kgraph needs of them is a function here, so that a Keras upgrade that moves
+them is mended in one file; tests/test_architecture.py keeps every other
+module off `keras.src` and these attributes.
+
+Nothing here imports Keras at module level: the functions are handed Keras
+objects, or import `keras.src` inside.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable
+from typing import Any, NamedTuple
+
+
+class History(NamedTuple):
+    """Where a tensor comes from: which operation, which call of it, which output."""
+
+    operation: Any
+    node_index: int
+    tensor_index: int
+
+
+def history(tensor: Any) -> History:
+    operation, node_index, tensor_index = tensor._keras_history
+    return History(operation, node_index, tensor_index)
+
+
+def producer(tensor: Any) -> Any:
+    """The operation (layer) whose call made `tensor`."""
+    return tensor._keras_history.operation
+
+
+def producer_names(tensors: Iterable[Any]) -> list[str]:
+    """The names of the layers that made `tensors`: a model's input and output
+    names (`[producer_names(model.outputs)]`), which losses are keyed by."""
+    return [producer(tensor).name for tensor in tensors]
+
+
+def made_by(tensor: Any) -> Any:
+    """The call (Keras Node) that made `tensor`."""
+    item = history(tensor)
+    return item.operation._inbound_nodes[item.node_index]
+
+
+def calls(operation: Any) -> list[Any]:
+    """Every call (Node) of a layer, in the order it was called, in any model."""
+    return list(operation._inbound_nodes)
+
+
+def call_index(operation: Any, node: Any) -> int:
+    return operation._inbound_nodes.index(node)
+
+
+def functional_graph(model: Any) -> Any:
+    """The functional graph of a model (a Sequential keeps one inside), or None
+    for a plain layer or a subclassed model."""
+    if hasattr(model, "_nodes_by_depth"):
+        return model
+    inner = getattr(model, "_functional", None)
+    return inner if inner is not None and hasattr(inner, "_nodes_by_depth") else None
+
+
+def is_functional(model: Any) -> bool:
+    """A functional model itself (not a Sequential, not a subclass)."""
+    from keras.src.models.functional import Functional
+
+    return type(model) is Functional
+
+
+def nodes_by_depth(graph: Any) -> dict[int, list[Any]]:
+    """A functional graph's calls by depth (0: the outputs' calls)."""
+    return graph._nodes_by_depth
+
+
+def operations(graph: Any) -> list[Any]:
+    """A functional graph's operations in topological order, its inputs first
+    and in order."""
+    inputs = [producer(tensor) for tensor in graph.inputs]
+    seen = {id(op) for op in inputs}
+    return list(dict.fromkeys(inputs)) + [op for op in graph._operations if id(op) not in seen]
+
+
+def is_keras_tensor(value: Any) -> bool:
+    from keras.src.backend import KerasTensor
+
+    return isinstance(value, KerasTensor)
+
+
+def flatten(structure: Any) -> list[Any]:
+    """The leaves of a nested structure (lists, tuples, dicts), as Keras sees them."""
+    from keras.src import tree
+
+    return tree.flatten(structure)
+
+
+def keras_tensors(structure: Any) -> list[Any]:
+    return [leaf for leaf in flatten(structure) if is_keras_tensor(leaf)]
+
+
+def is_automatic_mask(value: Any, source: Any) -> bool:
+    """Whether a mask argument of a call is the one Keras takes from the input
+    itself (so a spec need not say it)."""
+    from keras.src import backend, tree
+
+    if all(leaf is None for leaf in tree.flatten(value)):
+        return True
+    if source is None:
+        return False
+    try:
+        expected = tree.map_structure(backend.get_keras_mask, source)
+        got, want = tree.flatten(value), tree.flatten(expected)
+    except Exception:  # a structure Keras cannot pair up: not its automatic mask
+        return False
+    return len(got) == len(want) and all(a is b for a, b in zip(got, want, strict=True))
+
+
+def string_objects(kind: str) -> dict[str, Any]:
+    """What `keras.<kind>.get()` resolves a string to (`relu`, `glorot_uniform`,
+    `l2`...): Keras's own table, `keras.src.<kind>.ALL_OBJECTS_DICT`; empty
+    when Keras has none for `kind`."""
+    try:
+        return dict(importlib.import_module(f"keras.src.{kind}").ALL_OBJECTS_DICT)
+    except (ImportError, AttributeError):
+        return {}
+
+
+def shape_text(shape: Any) -> str:
+    """`(None, 28, 28, 1)`, `(None,)`: a shape as Keras's summary writes it."""
+    dims = ", ".join("None" if d is None else str(d) for d in shape)
+    return f"({dims},)" if len(shape) == 1 else f"({dims})"
+
+
+def layer_count(model: Any) -> int:
+    """The layers of a model, its Input layers not counted."""
+    return sum(type(layer).__name__ != "InputLayer" for layer in model.layers)
