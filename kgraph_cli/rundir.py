@@ -1,4 +1,4 @@
-"""The files of a run directory (written by `train`, read by evaluate/predict)."""
+"""The files of a run directory (written by `train`, read by evaluate, predict and plot)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kgraph_cli.errors import KgraphError
 from kgraph_cli.fileio import FolderKind, write_text_atomic
 
 MODEL_FILE = "model.keras"
@@ -59,6 +60,28 @@ def read_run_info(run_dir: Path) -> RunInfo | None:
         return RunInfo(data["spec"], data["model"], data_dir, files)
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
+
+
+def read_history(run_dir: Path) -> dict[str, list[float]]:
+    """The per-epoch history a run directory's history.json records."""
+    path = run_dir / HISTORY_JSON
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise KgraphError(
+            f"cannot read '{path}': {exc}", "was it written by `kgraph train`?"
+        ) from None
+    valid = isinstance(data, dict) and all(
+        isinstance(v, list) and all(isinstance(x, int | float) for x in v) for v in data.values()
+    )
+    if not valid:
+        raise KgraphError(
+            f"'{path}' is not a training history",
+            'expected {"loss": [per-epoch values], "val_loss": [...], ...}',
+        )
+    if not any(data.values()):
+        raise KgraphError(f"'{path}' has no completed epoch yet", "train for one epoch or more")
+    return data
 
 
 def _run_entries(run_dir: Path) -> frozenset[str]:

@@ -474,9 +474,9 @@ def test_existing_output_needs_force(runner, tmp_path):
 
 
 def test_missing_graphviz_says_how_to_install_it(runner, tmp_path, monkeypatch):
-    import kgraph_cli.plot
+    import kgraph_cli.plot.command
 
-    monkeypatch.setattr(kgraph_cli.plot.shutil, "which", lambda name, *a, **k: None)
+    monkeypatch.setattr(kgraph_cli.plot.command.shutil, "which", lambda name, *a, **k: None)
     out = tmp_path / "model.png"
     result = plot(runner, SPECS / "mnist.yaml", "-o", out)
     assert result.exit_code == 1
@@ -490,9 +490,9 @@ def test_missing_graphviz_says_how_to_install_it(runner, tmp_path, monkeypatch):
 
 
 def test_missing_graphviz_as_json(runner, tmp_path, monkeypatch):
-    import kgraph_cli.plot
+    import kgraph_cli.plot.command
 
-    monkeypatch.setattr(kgraph_cli.plot.shutil, "which", lambda name, *a, **k: None)
+    monkeypatch.setattr(kgraph_cli.plot.command.shutil, "which", lambda name, *a, **k: None)
     result = plot(runner, SPECS / "mnist.yaml", "-o", tmp_path / "m.svg", "--json")
     assert result.exit_code == 1
     (error,) = json.loads(result.stdout)
