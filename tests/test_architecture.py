@@ -38,7 +38,6 @@ KERAS_PRIVATE = {
 ADAPTER = "kgraph_cli.keras_graph"
 # Modules still to be moved onto the adapter (issue 9); the list only shrinks.
 NOT_YET_ON_THE_ADAPTER = {
-    "kgraph_cli.importer",
     "kgraph_cli.build",
     "kgraph_cli.summary",
     "kgraph_cli.persist",

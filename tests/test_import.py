@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from kgraph_cli.cli import app
-from kgraph_cli.importer import spec_yaml
+from kgraph_cli.spec.writer import spec_yaml
 
 REPO = Path(__file__).resolve().parent.parent
 SPECS = REPO / "specs"
@@ -659,6 +659,22 @@ def test_cli_import_lambda_model_exits_1_without_traceback(runner, tmp_path: Pat
     assert result.exit_code == 1
     assert "Lambda" in result.stderr and "Traceback" not in result.output
     assert not spec.exists()
+
+
+def test_rebuild_validates_the_spec_text_in_memory(tmp_path: Path) -> None:
+    """The spec is checked before anything is written: from its text, named by
+    the path it is to be written at."""
+    from kgraph_cli.importer import ModelImportError
+    from kgraph_cli.importer.command import rebuild
+
+    output = tmp_path / "out" / "broken.yaml"
+    text = "kgraph: 1\nname: m\ninputs:\n  x: [4]\nlayers:\n  d: {type: Dens, from: x}\n"
+    with pytest.raises(ModelImportError, match=r"does not build \(layers\.d\.type\)") as caught:
+        rebuild(text + "outputs: [d]\n", output, [], original=None)
+    assert "kgraph bug" in caught.value.hint
+    cause = caught.value.__cause__
+    assert [str(d.location) for d in cause.diagnostics] == [f"{output}:6:13"]
+    assert not output.parent.exists()
 
 
 def test_cli_import_bad_output_names_are_usage_errors(runner, tmp_path: Path):
