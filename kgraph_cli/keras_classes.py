@@ -4,36 +4,55 @@ import): used at run time for plugin layers and by `make catalog` for Keras's ow
 from __future__ import annotations
 
 import inspect
+from collections.abc import Iterator
 from typing import Any
 
 # Constructor arguments that hold another layer (wrappers).
 LAYER_ARGUMENTS = ("layer", "backward_layer")
 
 
-def describe_class(cls: type) -> dict[str, Any]:
-    """Constructor arguments of a Keras class, following **kwargs up the MRO."""
-    params: dict[str, bool] = {}  # name -> required
+def init_parameters(cls: type) -> Iterator[tuple[bool, list[inspect.Parameter]]]:
+    """The parameters of each `__init__` up the MRO, for as long as each passes
+    **kwargs on to the next: (whether it is the class's own, its parameters)."""
     own = True
     for klass in cls.__mro__:
         init = klass.__dict__.get("__init__")
         if init is None:
             continue
-        signature = inspect.signature(init)
-        takes_more = False
-        for name, param in signature.parameters.items():
-            if name == "self" or name in params or param.kind is param.VAR_POSITIONAL:
-                continue
-            if param.kind is param.VAR_KEYWORD:
-                takes_more = True
+        try:
+            parameters = list(inspect.signature(init).parameters.values())
+        except (TypeError, ValueError):  # a builtin's __init__ says nothing more
+            return
+        yield own, parameters
+        own = False
+        if not any(p.kind is p.VAR_KEYWORD for p in parameters):
+            return
+
+
+def constructor_defaults(cls: type) -> dict[str, Any]:
+    """Every constructor argument with a default, and that default (the
+    nearest class's, following **kwargs up the MRO)."""
+    defaults: dict[str, Any] = {}
+    for _, parameters in init_parameters(cls):
+        for param in parameters:
+            if param.kind is not param.VAR_KEYWORD and param.default is not param.empty:
+                defaults.setdefault(param.name, param.default)
+    return defaults
+
+
+def describe_class(cls: type) -> dict[str, Any]:
+    """Constructor arguments of a Keras class, following **kwargs up the MRO."""
+    params: dict[str, bool] = {}  # name -> required
+    for own, parameters in init_parameters(cls):
+        for param in parameters:
+            skipped = (param.VAR_POSITIONAL, param.VAR_KEYWORD)
+            if param.name == "self" or param.name in params or param.kind in skipped:
                 continue
             required = param.default is inspect.Parameter.empty
             # A base class's required argument (RNN's `cell`, BaseConv's
             # `rank`) is one the subclass fills in itself, not the user's.
             if own or not required:
-                params[name] = required
-        own = False
-        if not takes_more:
-            break
+                params[param.name] = required
     doc = (inspect.getdoc(cls) or "").strip().splitlines()
     return {
         "params": sorted(params),

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import copy
 import functools
-import inspect
 import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from kgraph_cli.importer.result import ModelImportError
-from kgraph_cli.keras_classes import LAYER_ARGUMENTS
+from kgraph_cli.keras_classes import LAYER_ARGUMENTS, constructor_defaults
 from kgraph_cli.keras_graph import string_objects
 
 if TYPE_CHECKING:
@@ -97,7 +96,7 @@ class ConfigMinimiser:
         self, layer: Any, type_name: str, info: LayerInfo, config: dict, where: str
     ) -> dict[str, Any]:
         defaults = self._default_config(layer, config, info)
-        signature_defaults = _init_defaults(type(layer))
+        signature_defaults = constructor_defaults(type(layer))
         body: dict[str, Any] = {"type": type_name}
         for key in _ordered(config, config, info):
             value = config[key]
@@ -333,28 +332,6 @@ def class_path(cls: type) -> str:
 
 
 @functools.cache
-def _init_defaults(cls: type) -> dict[str, Any]:
-    """Constructor defaults, following **kwargs up the MRO (as the catalog does)."""
-    defaults: dict[str, Any] = {}
-    for klass in cls.__mro__:
-        init = klass.__dict__.get("__init__")
-        if init is None:
-            continue
-        try:
-            params = inspect.signature(init).parameters
-        except (TypeError, ValueError):
-            break
-        more = False
-        for name, param in params.items():
-            if param.kind is param.VAR_KEYWORD:
-                more = True
-            elif param.default is not param.empty:
-                defaults.setdefault(name, param.default)
-        if not more:
-            break
-    return defaults
-
-
 def _string_alias(cls: type, module: str) -> str | None:
     """The snake_case name Keras resolves to `cls` (glorot_uniform, zeros, l2)."""
     kind = module.rsplit(".", 1)[-1]
