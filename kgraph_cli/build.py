@@ -7,6 +7,7 @@ import re
 import traceback
 from typing import Any
 
+from kgraph_cli.deep import deep_recursion
 from kgraph_cli.errors import Diagnostic, Location, SpecError
 from kgraph_cli.spec.graph import resolve
 from kgraph_cli.spec.loader import YamlMap
@@ -56,7 +57,9 @@ class ModelBuilder:
         if tensors is None:
             return None
         outputs = [self._output_tensor(model, o.name, o.ref, tensors) for o in model.outputs]
-        return self._functional([inputs[n] for n in model.inputs], outputs, instance_name or name)
+        return self._functional(
+            [inputs[n] for n in model.inputs], outputs, instance_name or name, model.name
+        )
 
     def _build_view(self, view: ModelSpec, instance_name: str | None) -> Any:
         base = self.spec.models[view.graph or ""]
@@ -65,15 +68,23 @@ class ModelBuilder:
             return None
         outputs = [self._output_tensor(base, o.name, o.ref, tensors) for o in view.outputs]
         return self._functional(
-            [inputs[r.node] for r in view.view_inputs or []], outputs, instance_name or view.name
+            [inputs[r.node] for r in view.view_inputs or []],
+            outputs,
+            instance_name or view.name,
+            base.name,
         )
 
-    def _functional(self, inputs: list, outputs: list, name: str) -> Any:
-        return self.keras.Model(
-            inputs=inputs[0] if len(inputs) == 1 else inputs,
-            outputs=outputs[0] if len(outputs) == 1 else outputs,
-            name=name,
-        )
+    def _functional(self, inputs: list, outputs: list, name: str, graph: str) -> Any:
+        """keras.Model(inputs, outputs) over the graph of spec model `graph`."""
+        # Keras maps the graph recursively, one frame per layer: see deep.py.
+        # The Identity layers of renamed outputs add one layer to the depth.
+        depth = self.valid.graphs[graph].depth + 1
+        with deep_recursion(depth, what=f"model '{name}'"):
+            return self.keras.Model(
+                inputs=inputs[0] if len(inputs) == 1 else inputs,
+                outputs=outputs[0] if len(outputs) == 1 else outputs,
+                name=name,
+            )
 
     def _output_tensor(self, model: ModelSpec, name: str, ref: Ref, tensors: dict) -> Any:
         tensor = self._tensor(model, resolve(model, ref) or ref, tensors)

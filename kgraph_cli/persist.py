@@ -103,9 +103,15 @@ def load_keras_model(path: Path, safe_mode: bool = True) -> Any:
             f"cannot load model '{path}': not a valid .keras file (truncated or corrupted?)",
             "a .keras file is a zip archive written by Keras 3 (kgraph train / kgraph save)",
         )
+    from kgraph_cli.deep import ModelTooDeepError, deep_recursion
+
     keras = import_keras()
     try:
-        return keras.saving.load_model(path, safe_mode=safe_mode)
+        # Keras maps the loaded graph recursively, one frame per layer: see deep.py.
+        with deep_recursion(what=f"'{path}'"):
+            return keras.saving.load_model(path, safe_mode=safe_mode)
+    except ModelTooDeepError:
+        raise  # its own message, not "is it a complete .keras file?"
     except Exception as exc:  # Keras raises many kinds for bad files
         full = " ".join(str(exc).split())
         message = full[:300]

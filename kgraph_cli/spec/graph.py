@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from kgraph_cli.deep import MAX_DEPTH
 from kgraph_cli.errors import Diagnostic, Location, Severity
 from kgraph_cli.spec.model import ModelSpec, NodeKind, NodeSpec, Ref, Spec
 from kgraph_cli.suggest import did_you_mean
@@ -18,6 +19,8 @@ class ModelGraph:
     order: list[str] = field(default_factory=list)
     # node -> the inputs/nodes it reads from (after resolving block aliases)
     edges: dict[str, list[Ref]] = field(default_factory=dict)
+    # Layers on the longest path from an input to an output (0 with cycles).
+    depth: int = 0
 
 
 def resolve(model: ModelSpec, ref: Ref) -> Ref | None:
@@ -76,6 +79,7 @@ def check_model_graph(spec: Spec, model: ModelSpec) -> tuple[ModelGraph, list[Di
                 )
         return target
 
+    share_cycles: set[frozenset[str]] = set()
     for name, node in model.nodes.items():
         graph.edges[name] = [
             r
@@ -83,7 +87,7 @@ def check_model_graph(spec: Spec, model: ModelSpec) -> tuple[ModelGraph, list[Di
             if (r := lookup(ref, model.key_path("layers", name, "from"))) is not None
         ]
         if node.kind is NodeKind.SHARE:
-            _check_share(model, node, problems)
+            _check_share(model, node, problems, share_cycles)
     resolved_outputs = []
     seen_outputs: dict[str, Location] = {}
     for output in model.outputs:
@@ -103,28 +107,68 @@ def check_model_graph(spec: Spec, model: ModelSpec) -> tuple[ModelGraph, list[Di
             resolved_outputs.append(target)
     graph.order, cycle_problems = _topological_order(model, graph.edges)
     problems += cycle_problems
+    if not cycle_problems:
+        graph.depth, depth_problems = _depth(model, graph.order, graph.edges)
+        problems += depth_problems
     # With broken links or no outputs, "unused" would only echo those errors.
     if not problems and not model.broken and model.outputs:
         problems += _unused(model, graph.edges, resolved_outputs)
     return graph, problems
 
 
-def _check_share(model: ModelSpec, node: NodeSpec, problems: list[Diagnostic]) -> None:
-    owner = model.nodes.get(node.target)
-    if owner is None:
-        problems.append(
-            Diagnostic(
-                "undefined-ref",
-                f"node '{node.name}' shares the layer of '{node.target}', which is "
-                f"not a node of model '{model.name}'",
-                node.target_loc,
-                model.key_path("layers", node.name, "share"),
-                did_you_mean(node.target, model.nodes),
+def _check_share(
+    model: ModelSpec, node: NodeSpec, problems: list[Diagnostic], cycles: set[frozenset[str]]
+) -> None:
+    """Point a `share:` node at the node that owns the layer: a sharer of a
+    sharer shares the original. A loop, not recursion: chains can be long."""
+    chain = [node.name]
+    on_chain = {node.name}
+    target = node.target
+    while True:
+        owner = model.nodes.get(target)
+        if owner is None:
+            problems.append(
+                Diagnostic(
+                    "undefined-ref",
+                    f"node '{node.name}' shares the layer of '{target}', which is "
+                    f"not a node of model '{model.name}'",
+                    node.target_loc,
+                    model.key_path("layers", node.name, "share"),
+                    did_you_mean(target, model.nodes),
+                )
             )
-        )
-    elif owner.kind is NodeKind.SHARE:
-        node.target = owner.target  # share the original layer, not the sharer
-        _check_share(model, node, problems)
+            return
+        if owner.kind is not NodeKind.SHARE:
+            # Share the original layer, not the sharer; so does every sharer
+            # on the way, which keeps a long chain from being walked again.
+            for name in chain:
+                model.nodes[name].target = target
+            return
+        if owner.name in on_chain:
+            cycle = chain[chain.index(owner.name) :] + [owner.name]
+            if frozenset(cycle) not in cycles:  # once, not once per node of it
+                cycles.add(frozenset(cycle))
+                problems.append(_share_cycle_diagnostic(model, cycle))
+            return
+        chain.append(owner.name)
+        on_chain.add(owner.name)
+        target = owner.target
+
+
+def _share_cycle_diagnostic(model: ModelSpec, cycle: list[str]) -> Diagnostic:
+    first = model.nodes[cycle[0]]
+    return Diagnostic(
+        "cycle",
+        f"shared layers in a cycle: {' -> '.join(cycle)} (each shares the next's layer; "
+        "none has one of its own)",
+        first.target_loc,
+        model.key_path("layers", first.name, "share"),
+        "`share:` must lead to a node with a layer of its own (`type:` or `model:`)",
+        related=tuple(
+            (model.nodes[name].target_loc, f"'{name}' shares the layer of '{nxt}'")
+            for name, nxt in zip(cycle[1:], cycle[2:], strict=False)
+        ),
+    )
 
 
 def _topological_order(
@@ -165,6 +209,29 @@ def _topological_order(
             state[name] = 2
             order.append(name)
     return order, problems
+
+
+def _depth(
+    model: ModelSpec, order: list[str], edges: dict[str, list[Ref]]
+) -> tuple[int, list[Diagnostic]]:
+    """The graph's depth in layers; an error at the first node more than
+    MAX_DEPTH layers from the inputs (Keras maps graphs recursively, see deep.py)."""
+    depth: dict[str, int] = {}  # layers on the longest path ending at a node
+    for name in order:  # every node after the nodes it reads from
+        depth[name] = 1 + max((depth.get(r.node, 0) for r in edges.get(name, [])), default=0)
+        if depth[name] > MAX_DEPTH:
+            node = model.nodes[name]
+            return depth[name], [
+                Diagnostic(
+                    "too-deep",
+                    f"node '{name}' is {depth[name]:,} layers deep: kgraph builds models "
+                    f"up to {MAX_DEPTH:,} layers deep",
+                    node.loc,
+                    model.key_path("layers", name),
+                    "split the model into nested models (`models:`), whose depths count separately",
+                )
+            ]
+    return max(depth.values(), default=0), []
 
 
 def _cycle_diagnostic(model: ModelSpec, cycle: list[str]) -> Diagnostic:

@@ -346,39 +346,48 @@ class _Checker:
                 elif model.graph != called:  # a view's bad graph is reported already
                     self._unknown_model(ModelCall(called, loc), path)
         order: list[str] = []
-        state: dict[str, int] = {}
-
-        def visit(name: str, trail: list[str]) -> None:
-            if state.get(name) == 2:
-                return
-            if state.get(name) == 1:
-                cycle = trail[trail.index(name) :] + [name]
-                calls = [call_sites[edge] for edge in zip(cycle, cycle[1:], strict=False)]
-                self.problems.append(
-                    Diagnostic(
-                        "model-cycle",
-                        f"models call each other in a cycle: {' -> '.join(cycle)}",
-                        calls[0][0],
-                        calls[0][1],
-                        "a model cannot contain itself: one of these calls must go",
-                        related=tuple(
-                            (loc, f"'{caller}' calls '{called}'")
-                            for (loc, _), caller, called in zip(
-                                calls, cycle, cycle[1:], strict=False
-                            )
-                        ),
-                    )
-                )
-                return
-            state[name] = 1
-            for called in uses[name]:
-                visit(called, [*trail, name])
-            state[name] = 2
-            order.append(name)
-
-        for name in self.spec.models:
-            visit(name, [])
+        state: dict[str, int] = {}  # 1 visiting, 2 done
+        # Iterative depth-first search: models may call models many levels deep.
+        for root in self.spec.models:
+            if state.get(root):
+                continue
+            state[root] = 1
+            stack: list[tuple[str, int]] = [(root, 0)]
+            while stack:
+                name, index = stack[-1]
+                if index < len(uses[name]):
+                    stack[-1] = (name, index + 1)
+                    called = uses[name][index]
+                    if state.get(called) == 1:
+                        trail = [caller for caller, _ in stack]
+                        cycle = trail[trail.index(called) :] + [called]
+                        self._model_cycle(cycle, call_sites)
+                    elif not state.get(called):
+                        state[called] = 1
+                        stack.append((called, 0))
+                    continue
+                stack.pop()
+                state[name] = 2
+                order.append(name)
         return order
+
+    def _model_cycle(
+        self, cycle: list[str], call_sites: dict[tuple[str, str], tuple[Location, str]]
+    ) -> None:
+        calls = [call_sites[edge] for edge in zip(cycle, cycle[1:], strict=False)]
+        self.problems.append(
+            Diagnostic(
+                "model-cycle",
+                f"models call each other in a cycle: {' -> '.join(cycle)}",
+                calls[0][0],
+                calls[0][1],
+                "a model cannot contain itself: one of these calls must go",
+                related=tuple(
+                    (loc, f"'{caller}' calls '{called}'")
+                    for (loc, _), caller, called in zip(calls, cycle, cycle[1:], strict=False)
+                ),
+            )
+        )
 
 
 def _arg_loc(layer: LayerSpec, arg: str) -> Location:
