@@ -140,7 +140,18 @@ def embed_spec_in_keras(path: Path, spec_text: str) -> None:
         archive.writestr(SPEC_ENTRY, spec_text)
 
 
+# Keras's legacy .h5 format writes the top-level layer names into one HDF5
+# attribute, 16 bytes a name, and HDF5 caps an attribute at 64 KiB.
+H5_MAX_LAYERS = 4_000
+
+
 def _h5(model: Any, path: Path, spec_text: str | None) -> None:
+    if len(model.layers) > H5_MAX_LAYERS:
+        raise ExportError(
+            f"the legacy .h5 format holds at most {H5_MAX_LAYERS:,} layers (an HDF5 "
+            f"attribute limit); the model has {len(model.layers):,}",
+            "save it as .keras (no such limit), or group its layers into nested models",
+        )
     model.save(path)
     _h5_attribute(path, spec_text)
 
