@@ -7,6 +7,7 @@ import re
 import traceback
 from typing import Any
 
+from kgraph_cli import keras_graph
 from kgraph_cli.deep import deep_recursion
 from kgraph_cli.errors import Diagnostic, Location, SpecError
 from kgraph_cli.spec.graph import resolve
@@ -57,7 +58,7 @@ class ModelBuilder:
         if tensors is None:
             return None
         outputs = [self._output_tensor(model, o.name, o.ref, tensors) for o in model.outputs]
-        return self._functional(
+        return self._keras_model(
             [inputs[n] for n in model.inputs], outputs, instance_name or name, model.name
         )
 
@@ -67,14 +68,14 @@ class ModelBuilder:
         if tensors is None:
             return None
         outputs = [self._output_tensor(base, o.name, o.ref, tensors) for o in view.outputs]
-        return self._functional(
+        return self._keras_model(
             [inputs[r.node] for r in view.view_inputs or []],
             outputs,
             instance_name or view.name,
             base.name,
         )
 
-    def _functional(self, inputs: list, outputs: list, name: str, graph: str) -> Any:
+    def _keras_model(self, inputs: list, outputs: list, name: str, graph: str) -> Any:
         """keras.Model(inputs, outputs) over the graph of spec model `graph`."""
         # Keras maps the graph recursively, one frame per layer: see deep.py.
         # The Identity layers of renamed outputs add one layer to the depth.
@@ -88,7 +89,7 @@ class ModelBuilder:
 
     def _output_tensor(self, model: ModelSpec, name: str, ref: Ref, tensors: dict) -> Any:
         tensor = self._tensor(model, resolve(model, ref) or ref, tensors)
-        producer = tensor._keras_history.operation.name
+        producer = keras_graph.producer(tensor).name
         if producer != name:  # give the output the name the spec chose
             tensor = self.keras.layers.Identity(name=name)(tensor)
         return tensor
@@ -226,7 +227,7 @@ class ModelBuilder:
             outputs = list(value.values())
         index = ref.output
         if isinstance(index, str):
-            names = [t._keras_history.operation.name for t in outputs]
+            names = keras_graph.producer_names(outputs)
             if index not in names:
                 self._fail(
                     model,
@@ -274,16 +275,8 @@ def _layer_label(node: NodeSpec) -> str:
     return f"{node.kind.value} '{node.target}'"
 
 
-def _shape_text(tensor: Any) -> str:
-    shape = "(" + ", ".join("None" if d is None else str(d) for d in tensor.shape) + ")"
-    if len(tensor.shape) == 1:
-        shape = shape[:-1] + ",)"
-    dtype = str(getattr(tensor, "dtype", "float32"))
-    return shape if dtype == "float32" else f"{shape} {dtype}"
-
-
 def _describe_inputs(tensors: list) -> str:
-    shapes = [_shape_text(t) for t in tensors]
+    shapes = [keras_graph.tensor_text(t) for t in tensors]
     if len(shapes) == 1:
         return f"got input shape {shapes[0]}"
     return "got shapes " + ", ".join(shapes[:-1]) + " and " + shapes[-1]

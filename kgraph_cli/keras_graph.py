@@ -67,6 +67,11 @@ def functional_graph(model: Any) -> Any:
     return inner if inner is not None and hasattr(inner, "_nodes_by_depth") else None
 
 
+def has_graph(model: Any) -> bool:
+    """Whether `model` is itself a graph of layers (a functional model)."""
+    return hasattr(model, "_nodes_by_depth")
+
+
 def is_functional(model: Any) -> bool:
     """A functional model itself (not a Sequential, not a subclass)."""
     from keras.src.models.functional import Functional
@@ -135,6 +140,13 @@ def shape_text(shape: Any) -> str:
     """`(None, 28, 28, 1)`, `(None,)`: a shape as Keras's summary writes it."""
     dims = ", ".join("None" if d is None else str(d) for d in shape)
     return f"({dims},)" if len(shape) == 1 else f"({dims})"
+
+
+def tensor_text(tensor: Any) -> str:
+    """A tensor's shape, and its dtype unless float32: `(None, 8) int32`."""
+    dtype = str(getattr(tensor, "dtype", "float32"))
+    shape = shape_text(tensor.shape)
+    return shape if dtype == "float32" else f"{shape} {dtype}"
 
 
 def layer_count(model: Any) -> int:

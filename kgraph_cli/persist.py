@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from kgraph_cli.errors import KgraphError, UsageError, short_message
+from kgraph_cli.keras_graph import producer, producer_names
 from kgraph_cli.rundir import MODEL_FILE, SPEC_FILE, SPEC_SUFFIXES, read_run_info
 from kgraph_cli.spec.validate import ValidSpec, validate_spec
 from kgraph_cli.tf import import_keras
@@ -285,9 +286,7 @@ def _forward_check(model: Any) -> dict[str, Any]:
     """One forward pass on random inputs: output shapes, and whether all are finite."""
     import numpy as np
 
-    specs = [
-        (t._keras_history.operation.name, tuple(t.shape[1:]), str(t.dtype)) for t in model.inputs
-    ]
+    specs = [(producer(t).name, tuple(t.shape[1:]), str(t.dtype)) for t in model.inputs]
     arrays = _random_inputs(specs)
     feed = next(iter(arrays.values())) if len(arrays) == 1 else arrays
     try:
@@ -295,7 +294,7 @@ def _forward_check(model: Any) -> dict[str, Any]:
     except Exception as exc:
         raise ModelFileError(f"--check: the forward pass failed: {short_message(exc)}") from exc
     outputs = raw if isinstance(raw, (list, tuple)) else [raw]
-    names = [t._keras_history.operation.name for t in model.outputs]
+    names = producer_names(model.outputs)
     return {
         "ok": all(bool(np.all(np.isfinite(o))) for o in outputs),
         "outputs": {n: list(np.shape(o)) for n, o in zip(names, outputs, strict=False)},

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from kgraph_cli.keras_graph import calls, has_graph, nodes_by_depth, producer, shape_text
+from kgraph_cli.keras_graph import history as keras_history
+
 
 @dataclass
 class LayerRow:
@@ -84,14 +87,14 @@ def _itemsize(dtype: Any) -> int:
 
 def _tensor_info(tensor: Any) -> TensorInfo:
     return TensorInfo(
-        name=tensor._keras_history.operation.name,
+        name=producer(tensor).name,
         shape=[None if d is None else int(d) for d in tensor.shape],
         dtype=str(tensor.dtype),
     )
 
 
 def _rows(model: Any, expand: bool) -> list[LayerRow]:
-    relevant = {id(n) for nodes in model._nodes_by_depth.values() for n in nodes}
+    relevant = {id(n) for nodes in nodes_by_depth(model).values() for n in nodes}
     rows = []
     for layer in model.layers:
         inner = _inner_model(layer)
@@ -113,32 +116,27 @@ def _inner_model(layer: Any) -> Any:
     """The functional model a row stands for: the layer itself, or the model a
     wrapper (TimeDistributed, Bidirectional) wraps."""
     for candidate in (layer, getattr(layer, "layer", None)):
-        if candidate is not None and hasattr(candidate, "_nodes_by_depth"):
+        if candidate is not None and has_graph(candidate):
             return candidate
     return None
 
 
-def _shape_text(shape: Any) -> str:
-    dims = ", ".join("None" if d is None else str(d) for d in shape)
-    return f"({dims},)" if len(shape) == 1 else f"({dims})"
-
-
 def _output_shape(layer: Any, relevant: set[int]) -> str:
-    nodes = [n for n in layer._inbound_nodes if id(n) in relevant] or layer._inbound_nodes
+    nodes = [n for n in calls(layer) if id(n) in relevant] or calls(layer)
     if not nodes:
         return "?"
     outputs = nodes[0].output_tensors
-    shapes = [_shape_text(t.shape) for t in outputs]
+    shapes = [shape_text(t.shape) for t in outputs]
     return shapes[0] if len(shapes) == 1 else "[" + ", ".join(shapes) + "]"
 
 
 def _connections(layer: Any, relevant: set[int]) -> list[str]:
     found = []
-    for node in layer._inbound_nodes:
+    for node in calls(layer):
         if id(node) not in relevant:
             continue
         for tensor in node.input_tensors:
-            history = tensor._keras_history
+            history = keras_history(tensor)
             name = history.operation.name
             # Keras's notation, shortened: `enc[1]` is the second call of a
             # shared layer, `lstm[0][2]` the third output of its first call.

@@ -36,12 +36,6 @@ KERAS_PRIVATE = {
     "_operations",
 }
 ADAPTER = "kgraph_cli.keras_graph"
-# Modules still to be moved onto the adapter (issue 9); the list only shrinks.
-NOT_YET_ON_THE_ADAPTER = {
-    "kgraph_cli.build",
-    "kgraph_cli.summary",
-    "kgraph_cli.persist",
-}
 
 
 def module_name(path: Path) -> str:
@@ -101,8 +95,6 @@ def test_spec_builds_only_on_errors_suggestions_and_the_catalog(module: str) -> 
 @pytest.mark.parametrize("module", sorted(set(MODULES) - {"kgraph_cli.tf", ADAPTER}))
 def test_keras_comes_in_through_tf_py(module: str) -> None:
     keras = within(MODULES[module], {"keras"})
-    if module in NOT_YET_ON_THE_ADAPTER:
-        keras = {name for name in keras if not name.startswith("keras.src")}
     assert not keras, f"{module} imports {sorted(keras)}: use kgraph_cli.tf.import_keras()"
 
 
@@ -132,7 +124,7 @@ def keras_internals(path: Path) -> set[str]:
 @pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=module_name)
 def test_only_the_adapter_reads_keras_internals(path: Path) -> None:
     module = module_name(path)
-    if module == ADAPTER or module in NOT_YET_ON_THE_ADAPTER:
+    if module == ADAPTER:
         return
     used = keras_internals(path)
     assert not used, f"{module} reads {sorted(used)}: add what it needs to keras_graph.py"
