@@ -17,6 +17,19 @@ SPECS = REPO / "specs"
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
+# A `train:` section for specs with one input and a 2-class output: a few
+# generated samples, one quick epoch.
+GENERATED_TRAIN = """\
+train:
+  data:
+    source: {generated: 32}
+  compile:
+    optimizer: sgd
+    loss: {type: SparseCategoricalCrossentropy, from_logits: true}
+  fit: {batch_size: 16, epochs: 1, seed: 1}
+"""
+
+
 @pytest.fixture(autouse=True)
 def _stable_console(monkeypatch: pytest.MonkeyPatch) -> None:
     # Rich reads these: a fixed width and no colour make output comparable.

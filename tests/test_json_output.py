@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO, invoke
+from tests.conftest import GENERATED_TRAIN, REPO, invoke
 
 pytestmark = pytest.mark.tf
 
@@ -35,7 +35,8 @@ class Noisy(keras.layers.Layer):
         return x
 """
 
-SPEC = """\
+SPEC = (
+    """\
 kgraph: 1
 name: noisy_model
 inputs:
@@ -44,14 +45,9 @@ layers:
   noise: {type: noisy.Noisy, from: x}
   logits: {type: Dense, units: 2, from: noise}
 outputs: [logits]
-train:
-  data:
-    source: {generated: 32}
-  compile:
-    optimizer: sgd
-    loss: {type: SparseCategoricalCrossentropy, from_logits: true}
-  fit: {batch_size: 16, epochs: 1, seed: 1}
 """
+    + GENERATED_TRAIN
+)
 
 
 @pytest.fixture

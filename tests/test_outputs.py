@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import interrupt_training, invoke
+from tests.conftest import GENERATED_TRAIN, interrupt_training, invoke
 
-TINY = """\
+TINY = (
+    """\
 kgraph: 1
 name: tiny
 inputs:
@@ -26,14 +27,9 @@ inputs:
 layers:
   logits: {type: Dense, units: 2, from: x}
 outputs: [logits]
-train:
-  data:
-    source: {generated: 32}
-  compile:
-    optimizer: sgd
-    loss: {type: SparseCategoricalCrossentropy, from_logits: true}
-  fit: {batch_size: 16, epochs: 1, seed: 1}
 """
+    + GENERATED_TRAIN
+)
 
 
 def user_folder(path: Path) -> dict[str, str]:
