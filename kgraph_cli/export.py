@@ -19,10 +19,10 @@ from typing import Any
 from kgraph_cli.errors import KgraphError, MissingDependencyError, UsageError, short_message
 from kgraph_cli.fileio import (
     FolderKind,
-    atomic_path,
     check_folder_output,
     check_writable,
     staged_folder,
+    write_file_with,
 )
 
 # The entry of a .keras zip (and the attribute of an .h5 file, and the file
@@ -105,16 +105,11 @@ def save_model(model: Any, path: Path, fmt: str, spec_text: str | None, force: b
         _write_folder_atomically(path, lambda tmp: writer(model, tmp, spec_text))
         size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
     else:
-        _write_file_atomically(path, lambda tmp: writer(model, tmp, spec_text))
+        # The temporary name keeps the real ending: Keras picks the format by it.
+        write_file_with(path, lambda tmp: writer(model, tmp, spec_text), _ending(path))
         size = path.stat().st_size
     embedded = spec_text is not None and fmt != "tflite"
     return SaveResult(path, fmt, size, embedded)
-
-
-def _write_file_atomically(path: Path, write: Callable[[Path], None]) -> None:
-    # The temporary name keeps the real ending: Keras picks the format by it.
-    with atomic_path(path, _ending(path)) as tmp:
-        write(tmp)
 
 
 def _ending(path: Path) -> str:

@@ -140,6 +140,13 @@ def atomic_path(path: Path, ending: str = "") -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+def write_file_with(path: Path, write: Callable[[Path], None], ending: str = "") -> None:
+    """Let `write` fill a temporary file beside `path` (ending in `ending`, for
+    writers that pick a format by it), then rename it over `path`."""
+    with atomic_path(path, ending) as tmp:
+        write(tmp)
+
+
 def write_text_atomic(path: Path, text: str, force: bool = False) -> None:
     check_writable(path, force)
     with atomic_path(path) as tmp:

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kgraph_cli.errors import KgraphError, MissingDependencyError, UsageError, short_message
-from kgraph_cli.fileio import atomic_path, check_writable, write_text_atomic
+from kgraph_cli.fileio import check_writable, write_file_with, write_text_atomic
 from kgraph_cli.plot.describe import DrawnGraph, describe_model, spec_model_names
 from kgraph_cli.plot.dot import render_dot
 from kgraph_cli.plot.labels import PlotOptions
@@ -123,7 +122,7 @@ def plot_target(request: PlotRequest) -> PlotResult:
     else:
         assert request.output is not None
         data = render_graphviz(render_dot(graph, request.options), fmt, request.options.dpi)
-        _write_atomic(request.output, request.force, lambda path: path.write_bytes(data))
+        write_file_with(request.output, lambda path: path.write_bytes(data), request.output.suffix)
     return result
 
 
@@ -199,14 +198,6 @@ def render_graphviz(dot_source: str, fmt: str, dpi: int) -> bytes:
     return data if isinstance(data, bytes) else data.encode()
 
 
-def _write_atomic(path: Path, force: bool, write: Callable[[Path], None]) -> None:
-    """Let `write` fill a temporary file beside `path` (same extension), then
-    rename it over `path`: a failed write leaves no half file behind."""
-    check_writable(path, force)
-    with atomic_path(path, path.suffix) as tmp:
-        write(tmp)
-
-
 def _plot_curves(run_dir: Path, output: Path | None, fmt: str, force: bool) -> PlotResult:
     """Draw a run directory's history.json as loss and metric curves (matplotlib)."""
     if fmt not in GRAPHVIZ_FORMATS or output is None:
@@ -219,5 +210,6 @@ def _plot_curves(run_dir: Path, output: Path | None, fmt: str, force: bool) -> P
     title = info.model if info else run_dir.name
     from kgraph_cli.curves import plot_history
 
-    _write_atomic(output, force, lambda path: plot_history(history, path, title=title))
+    check_writable(output, force)
+    write_file_with(output, lambda path: plot_history(history, path, title=title), output.suffix)
     return PlotResult("curves", fmt, output)
