@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,6 +85,72 @@ def read_history(run_dir: Path) -> dict[str, list[float]]:
     if not any(data.values()):
         raise KgraphError(f"'{path}' has no completed epoch yet", "train for one epoch or more")
     return data
+
+
+@dataclass(frozen=True)
+class RunDirectory:
+    """Writes the files of one run directory (the README's table), so that
+    training itself only compiles, fits and evaluates."""
+
+    path: Path
+
+    @property
+    def model_file(self) -> Path:
+        return self.path / MODEL_FILE
+
+    @property
+    def backup(self) -> Path:
+        """What --resume continues from while the run is incomplete."""
+        return self.path / BACKUP_DIR
+
+    def write_spec(self, text: str) -> None:
+        write_text_atomic(self.path / SPEC_FILE, text, force=True)
+
+    def write_info(self, info: RunInfo) -> None:
+        write_run_info(self.path, info)
+
+    def recorded_history(self) -> dict[str, list[float]]:
+        """The epochs an interrupted run recorded ({} when there are none)."""
+        path = self.path / HISTORY_JSON
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def write_history(self, history: dict[str, list[float]]) -> None:
+        write_text_atomic(
+            self.path / HISTORY_JSON, json.dumps(history, indent=2) + "\n", force=True
+        )
+        write_text_atomic(self.path / HISTORY_CSV, history_csv(history), force=True)
+
+    def write_metrics(self, metrics: dict[str, dict[str, float]]) -> None:
+        write_text_atomic(
+            self.path / METRICS_FILE, json.dumps(metrics, indent=2) + "\n", force=True
+        )
+
+    def write_curves(self, history: dict[str, list[float]], title: str) -> None:
+        from kgraph_cli.curves import plot_history  # matplotlib: only when a run ends
+
+        plot_history(history, self.path / CURVES_FILE, title=title)
+
+    def finish(self) -> None:
+        """The run is complete: nothing is left to resume."""
+        shutil.rmtree(self.backup, ignore_errors=True)
+
+    def files(self) -> dict[str, str]:
+        return {name: str(self.path / name) for name in RUN_FILES}
+
+
+def history_csv(history: dict[str, list[float]]) -> str:
+    """history.csv: a row per epoch, a column per loss and metric."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    names = list(history)
+    writer.writerow(["epoch", *names])
+    for epoch in range(max((len(v) for v in history.values()), default=0)):
+        writer.writerow([epoch + 1, *(_cell(history[n], epoch) for n in names)])
+    return out.getvalue()
+
+
+def _cell(values: list[float], index: int) -> str:
+    return repr(values[index]) if index < len(values) else ""
 
 
 def _run_entries(run_dir: Path) -> frozenset[str]:

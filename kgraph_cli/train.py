@@ -1,18 +1,12 @@
-"""compile / fit / evaluate / predict, and the run directory `train` writes.
-
-A run directory holds: model.keras (the trained model), spec.yaml (the spec
-as trained, overrides applied), history.json and history.csv (per epoch),
-metrics.json (final train/validation/test metrics), curves.png, and while a
-run is incomplete, backup/ (what --resume continues from).
+"""Training: compile, fit and evaluate a model on its spec's data, with
+callbacks, seeds, Ctrl-C and --resume; where the run directory goes (new,
+resumed, or replaced with --force). What the run directory holds is written
+by rundir.RunDirectory.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import os
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,21 +14,15 @@ from typing import TYPE_CHECKING, Any
 
 from kgraph_cli.errors import KgraphError, SpecError, UsageError, short_message
 from kgraph_cli.export import save_model
-from kgraph_cli.fileio import check_folder_output, staged_folder, write_text_atomic
+from kgraph_cli.fileio import check_folder_output, staged_folder
 from kgraph_cli.keras_graph import producer_names
 from kgraph_cli.reporting import TrainingReporter, keras_callback
 from kgraph_cli.rundir import (
     BACKUP_DIR,
-    CURVES_FILE,
-    HISTORY_CSV,
-    HISTORY_JSON,
-    METRICS_FILE,
-    MODEL_FILE,
     RUN_DIRECTORY,
-    RUN_FILES,
     SPEC_FILE,
+    RunDirectory,
     RunInfo,
-    write_run_info,
 )
 from kgraph_cli.spec.assemble import resolved_spec_text
 from kgraph_cli.spec.train import ObjectSpec, TrainSpec, checked_train, missing_data
@@ -328,18 +316,20 @@ class _Run:
         val_ds = (
             make_dataset(data.validation, fit.batch_size, False, None) if data.validation else None
         )
-        write_text_atomic(work / SPEC_FILE, self.spec_text, force=True)
-        info = RunInfo(
-            str(self.valid.spec.file),
-            self.model_name,
-            self.options.data_dir,
-            callback_files(train),
+        run = RunDirectory(work)
+        run.write_spec(self.spec_text)
+        run.write_info(
+            RunInfo(
+                str(self.valid.spec.file),
+                self.model_name,
+                self.options.data_dir,
+                callback_files(train),
+            )
         )
-        write_run_info(work, info)
-        recorder = _HistoryRecorder(work, resume=self.options.resume)
+        recorder = _HistoryRecorder(run, resume=self.options.resume)
         callbacks = [
             *make_callbacks(train, work),
-            keras.callbacks.BackupAndRestore(str(work / BACKUP_DIR)),
+            keras.callbacks.BackupAndRestore(str(run.backup)),
             recorder.callback(),
             keras_callback(reporter, fit.epochs, steps),
         ]
@@ -355,12 +345,10 @@ class _Run:
         if data.test is not None:
             test_ds = make_dataset(data.test, fit.batch_size, False, None)
             metrics["test"] = _named(model.evaluate(test_ds, verbose=0, return_dict=True))
-        save_model(model, work / MODEL_FILE, "keras", self.spec_text, force=True)
-        write_text_atomic(work / METRICS_FILE, json.dumps(metrics, indent=2) + "\n", force=True)
-        from kgraph_cli.curves import plot_history
-
-        plot_history(recorder.history, work / CURVES_FILE, title=self.model_name)
-        shutil.rmtree(work / BACKUP_DIR, ignore_errors=True)
+        save_model(model, run.model_file, "keras", self.spec_text, force=True)
+        run.write_metrics(metrics)
+        run.write_curves(recorder.history, self.model_name)
+        run.finish()
         return TrainResult(
             self.run_dir,
             self.model_name,
@@ -370,7 +358,7 @@ class _Run:
             len(data.train) * epochs_run / seconds if seconds else 0.0,
             seconds,
             data.description,
-            {name: str(self.run_dir / name) for name in RUN_FILES},
+            RunDirectory(self.run_dir).files(),
         )
 
     def _fit(
@@ -428,13 +416,10 @@ def _named(results: dict[str, Any]) -> dict[str, float]:
 class _HistoryRecorder:
     """Keeps history.json/csv current after every epoch (and across --resume)."""
 
-    def __init__(self, run_dir: Path, resume: bool):
-        self.run_dir = run_dir
-        self.history: dict[str, list[float]] = {}
+    def __init__(self, run: RunDirectory, resume: bool):
+        self.run = run
+        self.history: dict[str, list[float]] = run.recorded_history() if resume else {}
         self.new_epochs: list[int] = []
-        path = run_dir / HISTORY_JSON
-        if resume and path.exists():
-            self.history = json.loads(path.read_text())
 
     def callback(self) -> Any:
         keras = import_keras()
@@ -452,21 +437,4 @@ class _HistoryRecorder:
             del values[epoch:]  # a resumed run redoes nothing twice
             values.append(float(value))
         self.new_epochs.append(epoch)
-        write_text_atomic(
-            self.run_dir / HISTORY_JSON, json.dumps(self.history, indent=2) + "\n", force=True
-        )
-        write_text_atomic(self.run_dir / HISTORY_CSV, history_csv(self.history), force=True)
-
-
-def history_csv(history: dict[str, list[float]]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    names = list(history)
-    writer.writerow(["epoch", *names])
-    for epoch in range(max((len(v) for v in history.values()), default=0)):
-        writer.writerow([epoch + 1, *(_cell(history[n], epoch) for n in names)])
-    return out.getvalue()
-
-
-def _cell(values: list[float], index: int) -> str:
-    return repr(values[index]) if index < len(values) else ""
+        self.run.write_history(self.history)
