@@ -11,6 +11,82 @@ class Severity(StrEnum):
     WARNING = "warning"
 
 
+class Code(StrEnum):
+    """Every diagnostic code kgraph reports: the `[code]` of `error[code]` and
+    the `code` of --json. tests/test_codes.py checks that the code uses no other."""
+
+    # the YAML text (spec/loader.py)
+    YAML = "yaml"
+    DUPLICATE_KEY = "duplicate-key"
+    UNSAFE_TAG = "unsafe-tag"
+    ENCODING = "encoding"
+    EMPTY = "empty"
+    NOT_A_MAPPING = "not-a-mapping"
+    TOO_LARGE = "too-large"
+    FILE = "file"
+    # the spec's structure (spec/parse.py, spec/assemble.py, spec/overrides.py)
+    VERSION = "version"
+    UNKNOWN_KEY = "unknown-key"
+    TYPE = "type"
+    MISSING = "missing"
+    NAME = "name"
+    CONFLICT = "conflict"
+    REF = "ref"
+    DTYPE = "dtype"
+    INCLUDE = "include"
+    INCLUDE_CYCLE = "include-cycle"
+    OVERRIDE = "override"
+    VIEW_LAYERS = "view-layers"
+    # blocks (spec/blocks.py)
+    UNKNOWN_BLOCK = "unknown-block"
+    UNKNOWN_PARAM = "unknown-param"
+    BLOCK_CYCLE = "block-cycle"
+    BLOCK_INPUTS = "block-inputs"
+    BLOCK_REPEAT = "block-repeat"
+    # the graph and the layers (spec/graph.py, spec/validate.py, layers.py)
+    UNDEFINED_REF = "undefined-ref"
+    DUPLICATE_NAME = "duplicate-name"
+    CYCLE = "cycle"
+    UNUSED = "unused"
+    UNREACHABLE = "unreachable"
+    TOO_DEEP = "too-deep"
+    UNKNOWN_LAYER = "unknown-layer"
+    UNKNOWN_ARG = "unknown-arg"
+    MISSING_ARG = "missing-arg"
+    UNKNOWN_VALUE = "unknown-value"
+    LAYER_ARG = "layer-arg"
+    PLUGIN = "plugin"
+    MODEL_CYCLE = "model-cycle"
+    MODEL_INPUTS = "model-inputs"
+    VIEW_INPUT = "view-input"
+    VIEW_OF_VIEW = "view-of-view"
+    # building the model (build.py)
+    SHAPE = "shape"
+    LAYER_ARGS = "layer-args"
+    # the train: section (spec/train/)
+    OUTPUTS = "outputs"
+    SOURCE = "source"
+    UNKNOWN_DATASET = "unknown-dataset"
+    UNKNOWN_TRANSFORM = "unknown-transform"
+    UNKNOWN_OPTIMIZER = "unknown-optimizer"
+    UNKNOWN_LOSS = "unknown-loss"
+    UNKNOWN_METRIC = "unknown-metric"
+    UNKNOWN_CALLBACK = "unknown-callback"
+    UNKNOWN_SCHEDULE = "unknown-schedule"
+    CALLBACK = "callback"
+    # the data, checked against the model before training (data/)
+    DATA = "data"
+    DATA_MISSING = "data-missing"
+    LABEL_RANGE = "label-range"
+    # errors that are not about a place in a spec (KgraphError.code)
+    ERROR = "error"
+    USAGE = "usage"
+    MISSING_DEPENDENCY = "missing-dependency"
+    WRITE = "write"
+    TRAINING = "training"
+    INTERRUPTED = "interrupted"
+
+
 @dataclass(frozen=True, order=True)
 class Location:
     """A place in a file; line and column are 1-based (0 means unknown)."""
