@@ -161,6 +161,19 @@ class SpecError(KgraphError):
         Exception.__init__(self, first.message if first else "invalid spec")
         self.hint = ""
 
+    @classmethod
+    def at(
+        cls,
+        code: str,
+        message: str,
+        location: Location | None = None,
+        path: str = "",
+        hint: str = "",
+        related: tuple[tuple[Location, str], ...] = (),
+    ) -> SpecError:
+        """One located problem as an error: `raise SpecError.at(Code.EMPTY, ...)`."""
+        return cls([Diagnostic(code, message, location, path, hint, related=related)])
+
 
 class UsageError(KgraphError):
     """Bad command-line usage (unknown option value, missing file...)."""

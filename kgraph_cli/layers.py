@@ -12,7 +12,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from kgraph_cli.errors import Diagnostic, Location, SpecError, UsageError
+from kgraph_cli.errors import Location, SpecError, UsageError
 
 CATALOG_PATH = Path(__file__).parent / "catalog" / "keras_layers.json"
 PLUGIN_FILE = "--plugin"
@@ -148,7 +148,7 @@ def _import_plugin(plugin: str) -> Any:
             name = path.stem
             spec = importlib.util.spec_from_file_location(name, path)
             if spec is None or spec.loader is None:
-                raise SpecError([Diagnostic("plugin", f"cannot import '{plugin}'", loc)])
+                raise SpecError.at("plugin", f"cannot import '{plugin}'", loc)
             module = importlib.util.module_from_spec(spec)
             # Registered so that Keras can find the classes again when it
             # deserializes a saved model.
@@ -162,24 +162,16 @@ def _import_plugin(plugin: str) -> Any:
     except (SpecError, UsageError):
         raise
     except ModuleNotFoundError as exc:
-        raise SpecError(
-            [
-                Diagnostic(
-                    "plugin",
-                    f"plugin '{plugin}': no module named '{exc.name}'",
-                    loc,
-                    hint="pass a .py file path, or a module importable from the current directory",
-                )
-            ]
+        raise SpecError.at(
+            "plugin",
+            f"plugin '{plugin}': no module named '{exc.name}'",
+            loc,
+            hint="pass a .py file path, or a module importable from the current directory",
         ) from None
     except Exception as exc:  # the plugin's own code failed
-        raise SpecError(
-            [
-                Diagnostic(
-                    "plugin",
-                    f"plugin '{plugin}' failed to import: {type(exc).__name__}: {exc}",
-                    loc,
-                    hint="run it with python to see the traceback, or use --debug",
-                )
-            ]
+        raise SpecError.at(
+            "plugin",
+            f"plugin '{plugin}' failed to import: {type(exc).__name__}: {exc}",
+            loc,
+            hint="run it with python to see the traceback, or use --debug",
         ) from exc

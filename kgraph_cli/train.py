@@ -186,14 +186,9 @@ def make_callbacks(train: TrainSpec, run_dir: Path) -> list[Any]:
         try:
             callbacks.append(getattr(keras.callbacks, spec.type)(**args))
         except Exception as exc:  # bad values of known arguments
-            from kgraph_cli.errors import Diagnostic
 
-            raise SpecError(
-                [
-                    Diagnostic(
-                        "callback", f"{spec.type} cannot be created: {exc}", spec.loc, spec.path
-                    )
-                ]
+            raise SpecError.at(
+                "callback", f"{spec.type} cannot be created: {exc}", spec.loc, spec.path
             ) from exc
     return callbacks
 

@@ -124,16 +124,12 @@ def _source_split(
     source = _read(source_spec, io, spec_dir, data_dir)
     wanted = str(source_spec.options.get("split", "train"))
     if wanted not in source.splits:
-        raise SpecError(
-            [
-                Diagnostic(
-                    "data",
-                    f"the {what} source has no split '{wanted}'",
-                    source_spec.loc,
-                    f"{source_spec.path}.split",
-                    did_you_mean(wanted, source.splits, f"splits: {listed(source.splits)}"),
-                )
-            ]
+        raise SpecError.at(
+            "data",
+            f"the {what} source has no split '{wanted}'",
+            source_spec.loc,
+            f"{source_spec.path}.split",
+            did_you_mean(wanted, source.splits, f"splits: {listed(source.splits)}"),
         )
     return source, source.splits[wanted]
 
@@ -152,17 +148,13 @@ def _split_off(
         n = _length(fields)
         held = int(round(n * split.fraction))
         if held < 1 or held >= n:
-            raise SpecError(
-                [
-                    Diagnostic(
-                        "data",
-                        f"a {what} fraction of {split.fraction} leaves {n - held} training "
-                        f"and {held} {what} samples out of {n}",
-                        split.loc,
-                        f"{what}",
-                        "use a fraction that keeps samples on both sides",
-                    )
-                ]
+            raise SpecError.at(
+                "data",
+                f"a {what} fraction of {split.fraction} leaves {n - held} training "
+                f"and {held} {what} samples out of {n}",
+                split.loc,
+                f"{what}",
+                "use a fraction that keeps samples on both sides",
             )
         # Like Keras's validation_split: the last samples, before any shuffling.
         return (
@@ -171,16 +163,12 @@ def _split_off(
         )
     if split.split is not None:
         if split.split not in splits:
-            raise SpecError(
-                [
-                    Diagnostic(
-                        "data",
-                        f"the source has no split '{split.split}' for {what}",
-                        split.loc,
-                        what,
-                        did_you_mean(split.split, splits, f"splits: {listed(splits)}"),
-                    )
-                ]
+            raise SpecError.at(
+                "data",
+                f"the source has no split '{split.split}' for {what}",
+                split.loc,
+                what,
+                did_you_mean(split.split, splits, f"splits: {listed(splits)}"),
             )
         return fields, splits[split.split]
     assert split.source is not None

@@ -280,15 +280,11 @@ class _TooLarge(Exception):
 def parse_yaml(text: str, file: str) -> YamlMap:
     """Parse one YAML document that must be a mapping; raise SpecError otherwise."""
     if not text.strip():
-        raise SpecError(
-            [
-                Diagnostic(
-                    "empty",
-                    "the file is empty",
-                    Location(file, 1, 1),
-                    hint="start with `kgraph: 1`",
-                )
-            ]
+        raise SpecError.at(
+            "empty",
+            "the file is empty",
+            Location(file, 1, 1),
+            hint="start with `kgraph: 1`",
         )
     try:
         with _gc_paused():
@@ -301,57 +297,41 @@ def parse_yaml(text: str, file: str) -> YamlMap:
             context = Location(file, exc.context_mark.line + 1, exc.context_mark.column + 1)
             related = ((context, exc.context.replace("while parsing", "started") + " here"),)
         problem = exc.problem or exc.context or "invalid YAML"
-        raise SpecError(
-            [
-                Diagnostic(
-                    "yaml",
-                    f"YAML syntax error: {problem}",
-                    Location(file, line, col),
-                    hint=_yaml_hint(problem),
-                    related=related,
-                )
-            ]
+        raise SpecError.at(
+            "yaml",
+            f"YAML syntax error: {problem}",
+            Location(file, line, col),
+            hint=_yaml_hint(problem),
+            related=related,
         ) from None
     except yaml.YAMLError as exc:
-        raise SpecError([Diagnostic("yaml", f"YAML error: {exc}", Location(file))]) from None
+        raise SpecError.at("yaml", f"YAML error: {exc}", Location(file)) from None
     if root is None:
-        raise SpecError(
-            [
-                Diagnostic(
-                    "empty",
-                    "the file has no content, only comments",
-                    Location(file, 1, 1),
-                    hint="start with `kgraph: 1`",
-                )
-            ]
+        raise SpecError.at(
+            "empty",
+            "the file has no content, only comments",
+            Location(file, 1, 1),
+            hint="start with `kgraph: 1`",
         )
     converter = _Converter(file)
     try:
         with _gc_paused():
             data = converter.convert(root, "")
     except _TooLarge as exc:
-        raise SpecError(
-            [
-                Diagnostic(
-                    "too-large",
-                    f"the document expands to more than {MAX_VALUES:,} values (alias bomb?)",
-                    _node_location(file, exc.node),
-                )
-            ]
+        raise SpecError.at(
+            "too-large",
+            f"the document expands to more than {MAX_VALUES:,} values (alias bomb?)",
+            _node_location(file, exc.node),
         ) from None
     if converter.diagnostics:
         raise SpecError(converter.diagnostics)
     if not isinstance(data, YamlMap):
-        raise SpecError(
-            [
-                Diagnostic(
-                    "not-a-mapping",
-                    f"a spec must be a mapping of keys, got a "
-                    f"{type(data).__name__ if not isinstance(data, list) else 'list'}",
-                    _node_location(file, root),
-                    hint="start with `kgraph: 1`",
-                )
-            ]
+        raise SpecError.at(
+            "not-a-mapping",
+            f"a spec must be a mapping of keys, got a "
+            f"{type(data).__name__ if not isinstance(data, list) else 'list'}",
+            _node_location(file, root),
+            hint="start with `kgraph: 1`",
         )
     return data
 
@@ -374,43 +354,29 @@ def read_text(path: Path, display: str | None = None) -> str:
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
-            raise SpecError(
-                [
-                    Diagnostic(
-                        "too-large",
-                        f"the file is {size:,} bytes; specs are limited to {MAX_FILE_BYTES:,}",
-                        Location(file),
-                    )
-                ]
+            raise SpecError.at(
+                "too-large",
+                f"the file is {size:,} bytes; specs are limited to {MAX_FILE_BYTES:,}",
+                Location(file),
             )
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise SpecError(
-            [Diagnostic("file", "no such file", Location(file), hint="check the path")]
-        ) from None
+        raise SpecError.at("file", "no such file", Location(file), hint="check the path") from None
     except IsADirectoryError:
-        raise SpecError(
-            [Diagnostic("file", "is a directory, not a spec file", Location(file))]
-        ) from None
+        raise SpecError.at("file", "is a directory, not a spec file", Location(file)) from None
     except OSError as exc:
-        raise SpecError(
-            [Diagnostic("file", f"cannot read: {exc.strerror}", Location(file))]
-        ) from None
+        raise SpecError.at("file", f"cannot read: {exc.strerror}", Location(file)) from None
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         before = raw[: exc.start]
         line = before.count(b"\n") + 1
         col = exc.start - (before.rfind(b"\n") + 1) + 1
-        raise SpecError(
-            [
-                Diagnostic(
-                    "encoding",
-                    f"the file is not UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})",
-                    Location(file, line, col),
-                    hint="save the file as UTF-8",
-                )
-            ]
+        raise SpecError.at(
+            "encoding",
+            f"the file is not UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})",
+            Location(file, line, col),
+            hint="save the file as UTF-8",
         ) from None
 
 

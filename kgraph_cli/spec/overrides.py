@@ -66,15 +66,11 @@ def _parse_value(raw: str, loc: Location) -> Any:
     try:
         wrapped = parse_yaml(f"value: {raw}", OVERRIDE_FILE)
     except SpecError:
-        raise SpecError(
-            [
-                Diagnostic(
-                    "override",
-                    f"cannot parse the value '{raw}'",
-                    loc,
-                    hint="quote strings that contain ':' or '#'",
-                )
-            ]
+        raise SpecError.at(
+            "override",
+            f"cannot parse the value '{raw}'",
+            loc,
+            hint="quote strings that contain ':' or '#'",
         ) from None
     value = wrapped["value"]
     _relocate(value, loc)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
 
-from kgraph_cli.errors import Diagnostic, Location, SpecError
+from kgraph_cli.errors import Location, SpecError
 from kgraph_cli.spec.loader import YamlMap, value_location
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ class Source:
                 loc = self.options.value_loc(key or self.kind)
         if path is None:
             path = f"{self.spec.path}.{key or self.kind}"
-        raise SpecError([Diagnostic(code, message, loc, path, hint)])
+        raise SpecError.at(code, message, loc, path, hint)
 
     def resolve(
         self, value: Any, *, key: str, at: tuple[Any, Any] | None = None, path: str | None = None
