@@ -9,7 +9,7 @@ from typing import Any
 
 from kgraph_cli import keras_graph
 from kgraph_cli.deep import deep_recursion
-from kgraph_cli.errors import Diagnostic, Location, SpecError
+from kgraph_cli.errors import Location, Reporter, SpecError
 from kgraph_cli.spec.graph import resolve
 from kgraph_cli.spec.loader import YamlMap
 from kgraph_cli.spec.model import LayerSpec, ModelCall, ModelSpec, NodeKind, NodeSpec, Ref
@@ -22,14 +22,14 @@ class _NodeFailed(Exception):
     """A node could not be built; its diagnostic is recorded already."""
 
 
-class ModelBuilder:
+class ModelBuilder(Reporter):
     """Builds the models of one validated spec; each call makes fresh layers."""
 
     def __init__(self, valid: ValidSpec):
         self.valid = valid
         self.spec = valid.spec
         self.keras = import_keras()
-        self.problems: list[Diagnostic] = []
+        super().__init__()
         # Graphs built for top-level models, so that views over a graph share
         # its layers (like keras.Model(img, code) next to the autoencoder).
         self._shared_graphs: dict[str, tuple[dict, dict | None]] = {}
@@ -37,15 +37,15 @@ class ModelBuilder:
     def build(self, name: str | None = None) -> Any:
         """A new keras.Model for the named (or default) model; SpecError on failure."""
         model = self._build_model(name or self.spec.default)
-        if self.problems or model is None:
-            raise SpecError(self.problems + self.valid.warnings)
+        if self.diagnostics or model is None:
+            raise SpecError(self.diagnostics + self.valid.warnings)
         return model
 
     def build_all(self) -> dict[str, Any]:
         """Every model of the spec, reporting the problems of all of them at once."""
         models = {name: self._build_model(name) for name in self.valid.model_order}
-        if self.problems:
-            raise SpecError(self.problems + self.valid.warnings)
+        if self.diagnostics:
+            raise SpecError(self.diagnostics + self.valid.warnings)
         return models
 
     # -- models ---------------------------------------------------------
@@ -177,9 +177,9 @@ class ModelBuilder:
         return layer
 
     def _instantiate(self, call: ModelCall, name: str, model: ModelSpec, node: NodeSpec) -> Any:
-        before = len(self.problems)
+        before = len(self.diagnostics)
         sub = self._build_model(call.model, instance_name=name)
-        if sub is None or len(self.problems) > before:
+        if sub is None or len(self.diagnostics) > before:
             raise _NodeFailed
         if call.trainable is not None:
             sub.trainable = call.trainable
@@ -265,7 +265,7 @@ class ModelBuilder:
         if loc is None:
             loc = ref.loc if ref is not None else (node.loc if node else model.loc)
         path = model.key_path("layers", node.name) if node else model.key_path("outputs")
-        self.problems.append(Diagnostic(code, message, loc, path, hint or _hint_for(message)))
+        self.error(code, message, loc, path, hint or _hint_for(message))
         raise _NodeFailed from exc
 
 

@@ -139,6 +139,27 @@ class Diagnostic:
         }
 
 
+class Reporter:
+    """Where the checks of a stage put what they find. Every collector of
+    diagnostics (the parser, the block expander, the validator, the `train:`
+    checker) is one, so diagnostics are made in one way and gathered in one
+    list that several collectors of a stage may share."""
+
+    def __init__(self, diagnostics: list[Diagnostic] | None = None):
+        self.diagnostics: list[Diagnostic] = [] if diagnostics is None else diagnostics
+
+    def error(
+        self,
+        code: str,
+        message: str,
+        loc: Location | None,
+        path: str = "",
+        hint: str = "",
+        related: tuple[tuple[Location, str], ...] = (),
+    ) -> None:
+        self.diagnostics.append(Diagnostic(code, message, loc, path, hint, related=related))
+
+
 class KgraphError(Exception):
     """Base of every user-facing error; the CLI maps it to an exit code."""
 

@@ -186,7 +186,6 @@ def make_callbacks(train: TrainSpec, run_dir: Path) -> list[Any]:
         try:
             callbacks.append(getattr(keras.callbacks, spec.type)(**args))
         except Exception as exc:  # bad values of known arguments
-
             raise SpecError.at(
                 "callback", f"{spec.type} cannot be created: {exc}", spec.loc, spec.path
             ) from exc

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from kgraph_cli.errors import Diagnostic, Location, SpecError
+from kgraph_cli.errors import Location, Reporter, SpecError
 from kgraph_cli.keras_graph import calls, producer
 from kgraph_cli.spec.train import (
     DataSpec,
@@ -98,8 +98,8 @@ def prepare_data(
         prepared.validation = feeder.split(validation_fields, "validation")
     if test_fields is not None:
         prepared.test = feeder.split(test_fields, "test")
-    if feeder.problems:
-        raise SpecError(feeder.problems)
+    if feeder.diagnostics:
+        raise SpecError(feeder.diagnostics)
     return prepared
 
 
@@ -175,13 +175,13 @@ def _split_off(
     return fields, _source_split(split.source, io, spec_dir, data_dir, what)[1]
 
 
-class _Feeder:
+class _Feeder(Reporter):
     """Turns source fields into model inputs/targets, checking each against the model."""
 
     def __init__(self, data: DataSpec, io: ModelIO, train_fields: Arrays):
+        super().__init__()
         self.data = data
         self.io = io
-        self.problems: list[Diagnostic] = []
         self.train_fields = train_fields
         # Feeds with a problem, as (path, target): reported for the first split
         # only, as the other splits would mostly repeat it.
@@ -197,7 +197,7 @@ class _Feeder:
         loc: Location | None = None,
         code: str = "data",
     ) -> None:
-        self.problems.append(Diagnostic(code, message, loc or feed.loc, feed.path, hint))
+        self.error(code, message, loc or feed.loc, feed.path, hint)
         self.failed.add((feed.path, feed.target))
 
     def split(self, fields: Arrays, name: str) -> Split:
@@ -211,7 +211,7 @@ class _Feeder:
             if array is not None:
                 result.targets[feed.target] = self.check_target(feed, array, name)
         lengths = {len(a) for a in [*result.inputs.values(), *result.targets.values()]}
-        if len(lengths) > 1 and not self.problems:
+        if len(lengths) > 1 and not self.diagnostics:
             feed = next(iter(self.data.inputs.values()))
             self.fail(
                 feed,

@@ -6,7 +6,7 @@ import copy
 import re
 from typing import Any
 
-from kgraph_cli.errors import Diagnostic, Location
+from kgraph_cli.errors import Diagnostic, Location, Reporter
 from kgraph_cli.spec.loader import YamlList, YamlMap
 from kgraph_cli.spec.model import BlockSpec, ModelSpec, NodeKind, NodeSpec, Ref, Spec
 from kgraph_cli.spec.parse import SpecParser
@@ -25,14 +25,11 @@ def expand_blocks(spec: Spec) -> list[Diagnostic]:
     return diagnostics
 
 
-class _Expander:
+class _Expander(Reporter):
     def __init__(self, spec: Spec, model: ModelSpec, diagnostics: list[Diagnostic]):
+        super().__init__(diagnostics)
         self.spec = spec
         self.model = model
-        self.diagnostics = diagnostics
-
-    def error(self, code: str, message: str, loc: Location, path: str = "", hint: str = "") -> None:
-        self.diagnostics.append(Diagnostic(code, message, loc, path, hint))
 
     def expand(self, nodes: dict[str, NodeSpec], depth: int) -> dict[str, NodeSpec]:
         result: dict[str, NodeSpec] = {}

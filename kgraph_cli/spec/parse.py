@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from kgraph_cli.errors import Diagnostic, Location
+from kgraph_cli.errors import Diagnostic, Location, Reporter
 from kgraph_cli.keras_classes import LAYER_ARGUMENTS
 from kgraph_cli.spec.loader import YamlList, YamlMap, value_location
 from kgraph_cli.spec.model import (
@@ -87,18 +87,12 @@ _EXAMPLES = {
 }
 
 
-class SpecParser:
+class SpecParser(Reporter):
     """Turns one file's YAML data into a `Spec`, recording diagnostics."""
 
     def __init__(self, file: str):
+        super().__init__()
         self.file = file
-        self.diagnostics: list[Diagnostic] = []
-
-    # -- reporting ------------------------------------------------------
-    def error(
-        self, code: str, message: str, loc: Location, path: str, hint: str = "", related: tuple = ()
-    ) -> None:
-        self.diagnostics.append(Diagnostic(code, message, loc, path, hint, related=related))
 
     # -- generic checks -------------------------------------------------
     def check_keys(self, data: YamlMap, allowed: dict | set, path: str, what: str) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kgraph_cli.errors import Diagnostic, Location, SpecError
+from kgraph_cli.errors import Diagnostic, Location, Reporter, SpecError
 from kgraph_cli.layers import (
     PLUGIN_FILE,
     LayerRegistry,
@@ -58,18 +58,13 @@ def validate_spec(
 _IDENTIFIER_KINDS = {"activation": "activations", "initializer": "initializers"}
 
 
-class _Checker:
+class _Checker(Reporter):
     def __init__(self, spec: Spec, registry: LayerRegistry):
         self.spec = spec
         self.registry = registry
-        self.problems: list[Diagnostic] = []
+        super().__init__()
         self.graphs: dict[str, ModelGraph] = {}
         self.model_order: list[str] = []
-
-    def error(
-        self, code: str, message: str, loc: Location | None, path: str = "", hint: str = ""
-    ) -> None:
-        self.problems.append(Diagnostic(code, message, loc, path, hint))
 
     def run(self) -> list[Diagnostic]:
         spec = self.spec
@@ -78,7 +73,7 @@ class _Checker:
             if model.graph is None:
                 graph, problems = check_model_graph(spec, model)
                 self.graphs[model.name] = graph
-                self.problems += problems
+                self.diagnostics += problems
                 for node in model.nodes.values():
                     if node.layer is not None:
                         self.check_layer(node.layer, model.key_path("layers", node.name))
@@ -90,7 +85,7 @@ class _Checker:
             for node in model.nodes.values():
                 if node.kind is NodeKind.MODEL:
                     self.check_model_call_inputs(model, node)
-        return self.problems
+        return self.diagnostics
 
     def check_model_call_inputs(self, model: ModelSpec, node: NodeSpec) -> None:
         """A called model gets as many inputs as it declares."""
@@ -375,18 +370,16 @@ class _Checker:
         self, cycle: list[str], call_sites: dict[tuple[str, str], tuple[Location, str]]
     ) -> None:
         calls = [call_sites[edge] for edge in zip(cycle, cycle[1:], strict=False)]
-        self.problems.append(
-            Diagnostic(
-                "model-cycle",
-                f"models call each other in a cycle: {' -> '.join(cycle)}",
-                calls[0][0],
-                calls[0][1],
-                "a model cannot contain itself: one of these calls must go",
-                related=tuple(
-                    (loc, f"'{caller}' calls '{called}'")
-                    for (loc, _), caller, called in zip(calls, cycle, cycle[1:], strict=False)
-                ),
-            )
+        self.error(
+            "model-cycle",
+            f"models call each other in a cycle: {' -> '.join(cycle)}",
+            calls[0][0],
+            calls[0][1],
+            "a model cannot contain itself: one of these calls must go",
+            related=tuple(
+                (loc, f"'{caller}' calls '{called}'")
+                for (loc, _), caller, called in zip(calls, cycle, cycle[1:], strict=False)
+            ),
         )
 
 

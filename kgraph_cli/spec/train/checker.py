@@ -7,23 +7,20 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from kgraph_cli.errors import Diagnostic, Location
+from kgraph_cli.errors import Diagnostic, Location, Reporter
 from kgraph_cli.spec.loader import YamlMap, value_location
 from kgraph_cli.spec.parse import unknown_keys
 from kgraph_cli.spec.values import describe
 from kgraph_cli.suggest import closest
 
 
-class Checker:
+class Checker(Reporter):
     """Collects located diagnostics about values of one spec file in `problems`
     (a list the parsers of one `train:` section share)."""
 
-    def __init__(self, file: str, problems: list[Diagnostic] | None = None):
+    def __init__(self, file: str, diagnostics: list[Diagnostic] | None = None):
+        super().__init__(diagnostics)
         self.file = file
-        self.problems: list[Diagnostic] = [] if problems is None else problems
-
-    def error(self, code: str, message: str, loc: Location, path: str, hint: str = "") -> None:
-        self.problems.append(Diagnostic(code, message, loc, path, hint))
 
     def where(self, parent: Any, key: Any) -> Location:
         return value_location(parent, key, Location(self.file))
@@ -42,7 +39,7 @@ class Checker:
             )
             return None
         if keys is not None:
-            self.problems += unknown_keys(value, keys, path, what)
+            self.diagnostics += unknown_keys(value, keys, path, what)
         return value
 
     def number(

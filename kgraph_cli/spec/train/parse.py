@@ -48,7 +48,7 @@ def missing_data(train: TrainSpec, file: str) -> Diagnostic:
 def parse_train(section: Any, model: ModelSpec, file: str) -> tuple[TrainSpec, list[Diagnostic]]:
     """Check a `train:` section against the model it trains."""
     parser = _TrainParser(model, file)
-    return parser.parse(section), parser.problems
+    return parser.parse(section), parser.diagnostics
 
 
 def checked_train(spec: Any, model_name: str) -> TrainSpec:
@@ -73,7 +73,7 @@ class _TrainParser(Checker):
         super().__init__(file)
         self.model = model
         self.outputs = output_names(model)
-        self.data = DataParser(model, self.outputs, file, self.problems)
+        self.data = DataParser(model, self.outputs, file, self.diagnostics)
 
     def parse(self, section: Any) -> TrainSpec:
         spec = TrainSpec(CompileSpec(), FitSpec(), loc=getattr(section, "loc", None))
@@ -88,7 +88,7 @@ class _TrainParser(Checker):
                 "train",
             )
             return spec
-        self.problems += unknown_keys(section, TRAIN_KEYS, "train", "train")
+        self.diagnostics += unknown_keys(section, TRAIN_KEYS, "train", "train")
         if "compile" in section and (
             body := self.expect_map(
                 section, "compile", "train.compile", COMPILE_KEYS, "train.compile"

@@ -50,8 +50,8 @@ def check_source(source: SourceSpec) -> None:
     first step), located as `kgraph validate` reports them."""
     checker = SourceChecker(source.loc.file)
     checker.options(source.options, source.kind, source.path)
-    if checker.problems:
-        raise SpecError(checker.problems)
+    if checker.diagnostics:
+        raise SpecError(checker.diagnostics)
 
 
 class SourceChecker(Checker):
