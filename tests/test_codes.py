@@ -87,3 +87,38 @@ def test_the_golden_corpus_reports_known_codes() -> None:
     }
     assert golden, "the golden corpus has cases"
     assert golden <= {code.value for code in Code}, golden - {code.value for code in Code}
+
+
+# Codes no golden case can show: `kgraph validate FILE` alone never reports
+# them (they need another argument, a huge file, data, or training), so
+# other tests cover them.
+BEYOND_THE_GOLDEN_CORPUS = {
+    "file": "a missing or unreadable spec file (test_loader.py)",
+    "too-large": "a file over 20 MB or an alias bomb (test_loader.py)",
+    "too-deep": "a graph over 20,000 layers: a 1 MB spec (test_deep.py)",
+    "override": "a malformed --set (test_overrides.py)",
+    "plugin": "a --plugin that does not import (test_cli.py)",
+    "callback": "a callback Keras refuses at train time (test_train.py)",
+    "data": "the data checks of train, evaluate and predict (test_train.py, test_sources.py)",
+    "data-missing": "a source field the data does not have (test_sources.py)",
+    "label-range": "labels outside an output's classes (test_train.py)",
+    "error": "an error of no particular kind (test_json_output.py)",
+    "usage": "a command-line usage error (test_json_output.py)",
+    "missing-dependency": "TensorFlow, Graphviz or an extra not installed (test_plot.py)",
+    "write": "a write that fails part-way (test_outputs.py)",
+    "training": "Keras refusing to train (test_train.py)",
+    "interrupted": "Ctrl-C during training (test_train.py)",
+}
+
+
+def test_every_code_of_validate_has_a_golden_case() -> None:
+    golden = {
+        code
+        for case in cases()
+        for code in re.findall(r"(?:error|warning)\[([a-z-]+)\]", expected_path(case).read_text())
+    }
+    known = {code.value for code in Code}
+    assert set(BEYOND_THE_GOLDEN_CORPUS) <= known
+    missing = known - golden - set(BEYOND_THE_GOLDEN_CORPUS)
+    assert not missing, f"add a case to tests/invalid/ for {sorted(missing)}"
+    assert not golden & set(BEYOND_THE_GOLDEN_CORPUS), "a golden case shows it: drop it above"

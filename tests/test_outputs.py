@@ -270,3 +270,24 @@ def _umask() -> int:
     umask = os.umask(0)
     os.umask(umask)
     return umask
+
+
+def test_a_write_that_fails_part_way_keeps_the_old_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from kgraph_cli import fileio
+
+    out = tmp_path / "s.json"
+    out.write_text("old")
+
+    def disk_full(src: object, dst: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(fileio.os, "replace", disk_full)
+    with pytest.raises(fileio.WriteError, match="No space left on device") as raised:
+        fileio.write_text_atomic(out, "new", force=True)
+    assert raised.value.code == "write" and "nothing was replaced" in raised.value.hint
+    assert out.read_text() == "old"
+    no_leftovers(tmp_path)
