@@ -23,6 +23,7 @@ class Code(StrEnum):
     EMPTY = "empty"
     NOT_A_MAPPING = "not-a-mapping"
     TOO_LARGE = "too-large"
+    NESTING = "nesting"
     FILE = "file"
     # the spec's structure (spec/parse.py, spec/assemble.py, spec/overrides.py)
     VERSION = "version"

@@ -103,3 +103,23 @@ def test_missing_file(tmp_path):
     with pytest.raises(SpecError) as info:
         load_yaml_file(tmp_path / "nope.yaml")
     assert codes(info.value) == ["file"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "x: " + "[" * 150 + "]" * 150,  # kgraph's own limit
+        "x: " + "[" * 50_000 + "]" * 50_000,  # beyond libyaml's
+        "".join(" " * i + f"k{i}:\n" for i in range(3_000)) + " " * 3_000 + "v\n",  # block style
+    ],
+    ids=["flow-150", "flow-50000", "block-3000"],
+)
+def test_deep_nesting_is_a_located_error_not_a_crash(text: str) -> None:
+    from kgraph_cli.spec.loader import MAX_NESTING
+
+    with pytest.raises(SpecError) as raised:
+        parse_yaml(text, "deep.yaml")
+    [diagnostic] = raised.value.diagnostics
+    assert diagnostic.code == "nesting"
+    assert f"more than {MAX_NESTING} levels" in diagnostic.message
+    assert diagnostic.location is not None and diagnostic.location.line >= 1

@@ -26,6 +26,9 @@ from kgraph_cli.errors import Diagnostic, Location, SpecError
 MAX_FILE_BYTES = 20 * 1024 * 1024
 # Aliases may repeat a subtree; this bounds the data an alias bomb can make.
 MAX_VALUES = 2_000_000
+# How deep values may nest (mappings in lists in mappings...): real specs stay
+# under ten levels; deeper input is refused before anything recurses on it.
+MAX_NESTING = 100
 
 _STANDARD_TAGS = {
     "tag:yaml.org,2002:" + name
@@ -157,9 +160,15 @@ def _compose(text: str) -> Node | None:
                 return loader.get_single_node()
             finally:
                 loader.dispose()
-        except yaml.YAMLError:
-            pass
+        except yaml.YAMLError as exc:
+            if _too_deep(exc):  # pure Python would recurse that deep: no second try
+                raise
     return yaml.compose(text, Loader=_Composer)
+
+
+def _too_deep(exc: yaml.YAMLError) -> bool:
+    """libyaml's refusal of flow collections nested more than 1,000 deep."""
+    return "maximum nesting depth" in str(getattr(exc, "problem", "") or exc)
 
 
 def _node_location(file: str, node: Node) -> Location:
@@ -198,6 +207,15 @@ class _Converter:
             return None
         if id(node) in self._active:
             self.error("yaml", "recursive alias: a node contains itself", node, path=path)
+            return None
+        if len(self._active) >= MAX_NESTING:  # the values being converted: the depth
+            self.error(
+                "nesting",
+                f"values nest more than {MAX_NESTING} levels deep",
+                node,
+                "a spec is a few levels deep: look for unclosed or runaway brackets",
+                path,
+            )
             return None
         self._active.add(id(node))
         try:
@@ -289,8 +307,23 @@ def parse_yaml(text: str, file: str) -> YamlMap:
     try:
         with _gc_paused():
             root = _compose(text)
+    except RecursionError:
+        raise SpecError.at(
+            "nesting",
+            f"values nest more than {MAX_NESTING} levels deep",
+            Location(file),
+            hint="a spec is a few levels deep: look for unclosed or runaway brackets",
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
+        if _too_deep(exc):
+            line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+            raise SpecError.at(
+                "nesting",
+                f"values nest more than {MAX_NESTING} levels deep",
+                Location(file, line, col),
+                hint="a spec is a few levels deep: look for unclosed or runaway brackets",
+            ) from None
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
         related = ()
         if exc.context and exc.context_mark and exc.context_mark is not mark:
