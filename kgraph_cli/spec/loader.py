@@ -29,6 +29,8 @@ MAX_VALUES = 2_000_000
 # How deep values may nest (mappings in lists in mappings...): real specs stay
 # under ten levels; deeper input is refused before anything recurses on it.
 MAX_NESTING = 100
+_NESTING = f"values nest more than {MAX_NESTING} levels deep"
+_NESTING_HINT = "a spec is a few levels deep: look for unclosed or runaway brackets"
 
 _STANDARD_TAGS = {
     "tag:yaml.org,2002:" + name
@@ -209,13 +211,7 @@ class _Converter:
             self.error("yaml", "recursive alias: a node contains itself", node, path=path)
             return None
         if len(self._active) >= MAX_NESTING:  # the values being converted: the depth
-            self.error(
-                "nesting",
-                f"values nest more than {MAX_NESTING} levels deep",
-                node,
-                "a spec is a few levels deep: look for unclosed or runaway brackets",
-                path,
-            )
+            self.error("nesting", _NESTING, node, _NESTING_HINT, path)
             return None
         self._active.add(id(node))
         try:
@@ -308,23 +304,13 @@ def parse_yaml(text: str, file: str) -> YamlMap:
         with _gc_paused():
             root = _compose(text)
     except RecursionError:
-        raise SpecError.at(
-            "nesting",
-            f"values nest more than {MAX_NESTING} levels deep",
-            Location(file),
-            hint="a spec is a few levels deep: look for unclosed or runaway brackets",
-        ) from None
+        raise SpecError.at("nesting", _NESTING, Location(file), hint=_NESTING_HINT) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        if _too_deep(exc):
-            line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
-            raise SpecError.at(
-                "nesting",
-                f"values nest more than {MAX_NESTING} levels deep",
-                Location(file, line, col),
-                hint="a spec is a few levels deep: look for unclosed or runaway brackets",
-            ) from None
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+        if _too_deep(exc):
+            where = Location(file, line, col)
+            raise SpecError.at("nesting", _NESTING, where, hint=_NESTING_HINT) from None
         related = ()
         if exc.context and exc.context_mark and exc.context_mark is not mark:
             context = Location(file, exc.context_mark.line + 1, exc.context_mark.column + 1)
