@@ -9,7 +9,7 @@ from typing import Any
 from kgraph_cli.errors import Diagnostic, Location, Reporter
 from kgraph_cli.spec.loader import YamlList, YamlMap
 from kgraph_cli.spec.model import BlockSpec, ModelSpec, NodeKind, NodeSpec, Ref, Spec
-from kgraph_cli.spec.parse import SpecParser
+from kgraph_cli.spec.nodes import NodeParser
 from kgraph_cli.suggest import did_you_mean
 
 _PARAM = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -110,7 +110,7 @@ class _Expander(Reporter):
             prefix = f"{node.name}_" if node.repeat == 1 else f"{node.name}_{index}_"
             values = {**args, "index": index}
             layers = self.substitute(block.layers, values, block)
-            parser = SpecParser(block.loc.file)
+            parser = NodeParser(block.loc.file)
             inner = parser.parse_nodes(layers, f"blocks.{block.name}.layers", {})
             self.diagnostics.extend(parser.diagnostics)
             inner = self.expand(inner, depth + 1)

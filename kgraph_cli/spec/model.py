@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 
 SPEC_VERSION = 1
 NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# a node or input, or one of its outputs: `name`, `name.N`, `name.output`
+REF_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.([0-9]+|[A-Za-z_][A-Za-z0-9_]*))?$")
 DTYPES = (
     "float16",
     "bfloat16",

@@ -2,7 +2,9 @@
 
 This stage checks what one can see without following references: known keys,
 value types, required fields, name syntax. References, cycles and layer
-arguments are checked by later stages on the objects built here.
+arguments are checked by later stages on the objects built here. This module
+reads the spec, its models, views, inputs, outputs and blocks; `nodes.py` reads
+the nodes; `fields.py` has the checks of single values they share.
 """
 
 from __future__ import annotations
@@ -11,140 +13,32 @@ import re
 from pathlib import Path
 from typing import Any
 
-from kgraph_cli.errors import Diagnostic, Location, Reporter
-from kgraph_cli.keras_classes import LAYER_ARGUMENTS
-from kgraph_cli.spec.loader import YamlList, YamlMap, value_location
+from kgraph_cli.errors import Location
+from kgraph_cli.spec.fields import join, positive_int
+from kgraph_cli.spec.keys import BLOCK_KEYS, INPUT_KEYS, MODEL_KEYS, SECTION_EXAMPLES, TOP_KEYS
+from kgraph_cli.spec.loader import YamlList, YamlMap
 from kgraph_cli.spec.model import (
     DTYPES,
-    NAME_PATTERN,
     SPEC_VERSION,
     BlockSpec,
-    InputForm,
     InputSpec,
-    LayerSpec,
-    ModelCall,
     ModelSpec,
-    NodeKind,
-    NodeSpec,
     OutputSpec,
     Ref,
     Spec,
 )
-from kgraph_cli.spec.values import describe
+from kgraph_cli.spec.nodes import NodeParser
 from kgraph_cli.suggest import did_you_mean
 
-REF_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.([0-9]+|[A-Za-z_][A-Za-z0-9_]*))?$")
 
-# Keys of each section, with what they mean (also used by the JSON Schema).
-TOP_KEYS = {
-    "kgraph": "spec format version (1)",
-    "name": "name of the model defined by the top-level inputs/layers/outputs",
-    "description": "free text",
-    "include": "other spec files whose models and blocks this one uses",
-    "default": "the model commands act on when --model is not given",
-    "inputs": "the top-level model's inputs",
-    "layers": "the top-level model's nodes",
-    "outputs": "the top-level model's outputs",
-    "models": "further models, by name",
-    "blocks": "reusable parameterised sub-graphs, by name",
-    "train": "how to train the default model",
-}
-MODEL_KEYS = {
-    "description": "free text",
-    "inputs": "inputs by name",
-    "layers": "nodes by name",
-    "outputs": "outputs: a list of refs, or a mapping of output name to ref",
-    "graph": "build this model over another model's graph (shared layers)",
-}
-INPUT_KEYS = {
-    "shape": "shape without the batch dimension; null for a variable size",
-    "dtype": "data type (default float32)",
-    "sparse": "whether the input is a sparse tensor",
-    "batch_size": "fixed batch size (rarely needed)",
-}
-BLOCK_KEYS = {
-    "description": "free text",
-    "params": "parameters with their defaults (null: required), or a list of required names",
-    "inputs": "names the block's layers use for its inputs",
-    "layers": "the block's nodes; ${param} is replaced by the argument",
-    "outputs": "the ref (or list of refs) the block returns",
-}
-NODE_KIND_KEYS = {kind.value: kind for kind in NodeKind}
-NODE_COMMON_KEYS = {"from": "the node's inputs: a ref, a list of refs, or keyword refs"}
-NODE_EXTRA_KEYS = {
-    NodeKind.LAYER: {"call": "keyword arguments for calling the layer (e.g. training)"},
-    NodeKind.SHARE: {"call": "keyword arguments for calling the layer"},
-    NodeKind.MODEL: {"trainable": "freeze (false) or unfreeze the sub-model"},
-    NodeKind.BLOCK: {
-        "args": "arguments for the block's params",
-        "repeat": "chain the block N times (one input, one output)",
-    },
-}
-_EXAMPLES = {
-    "inputs": "{x: {shape: [784]}}",
-    "outputs": "[<node name>]",
-    "layers": "{hidden: {type: Dense, units: 64, from: x}}",
-}
-
-
-class SpecParser(Reporter):
+class SpecParser(NodeParser):
     """Turns one file's YAML data into a `Spec`, recording diagnostics."""
 
-    def __init__(self, file: str):
-        super().__init__()
-        self.file = file
-
-    # -- generic checks -------------------------------------------------
-    def check_keys(self, data: YamlMap, allowed: dict | set, path: str, what: str) -> None:
-        self.diagnostics += unknown_keys(data, allowed, path, what)
-
-    def mapping(self, parent: Any, key: Any, path: str, what: str) -> YamlMap | None:
-        value = parent[key]
-        if isinstance(value, YamlMap):
-            return value
-        example = f"e.g. `{key}: {_EXAMPLES[key]}`" if key in _EXAMPLES else ""
-        self.type_error(parent, key, path, f"{what} must be a mapping", value, example)
-        return None
-
-    def type_error(
-        self, parent: Any, key: Any, path: str, message: str, value: Any, hint: str = ""
-    ) -> None:
-        self.error(
-            "type",
-            f"{message}, got {describe(value)}",
-            value_location(parent, key, Location(self.file)),
-            path,
-            hint,
-        )
-
-    def name_ok(self, name: str, loc: Location, path: str, what: str) -> bool:
-        if NAME_PATTERN.match(name):
-            return True
-        self.error(
-            "name",
-            f"invalid {what} name '{name}'",
-            loc,
-            path,
-            "names start with a letter or _ and contain only letters, digits and _",
-        )
-        return False
-
-    def ref(self, parent: Any, key: Any, path: str) -> Ref | None:
-        value = parent[key]
-        loc = value_location(parent, key, Location(self.file))
-        if not isinstance(value, str):
-            self.type_error(parent, key, path, "a reference must be a node or input name", value)
-            return None
-        if not REF_PATTERN.match(value):
-            self.error(
-                "ref",
-                f"invalid reference '{value}'",
-                loc,
-                path,
-                "write a node name, or name.N / name.output for one of several outputs",
-            )
-            return None
-        return Ref.parse(value, loc)
+    def section(self, parent: YamlMap, key: str, path: str, what: str) -> YamlMap | None:
+        """`parent[key]`, a mapping; if it is not, the error shows what to write."""
+        example = SECTION_EXAMPLES.get(key)
+        hint = f"e.g. `{key}: {example}`" if example else ""
+        return self.mapping(parent, key, path, what, hint=hint)
 
     # -- spec -----------------------------------------------------------
     def parse_spec(self, data: YamlMap) -> Spec:
@@ -153,8 +47,8 @@ class SpecParser(Reporter):
         stem = re.sub(r"\W", "_", Path(self.file).stem) or "model"
         if stem[0].isdigit():  # `01_mnist.yaml` must still give a valid model name
             stem = f"_{stem}"
-        name = self._string(data, "name", "", stem)
-        description = self._string(data, "description", "", "")
+        name = self.string(data, "name", "", stem)
+        description = self.string(data, "description", "", "")
         models: dict[str, ModelSpec] = {}
         if any(k in data for k in ("inputs", "layers", "outputs")):
             if self.name_ok(
@@ -190,7 +84,7 @@ class SpecParser(Reporter):
                     blocks[block_name] = self.parse_block(
                         block_name, body_map, path, section.key_loc(block_name)
                     )
-        default = self._string(data, "default", "", "")
+        default = self.string(data, "default", "", "")
         train = data.get("train")
         if "train" in data and train is not None and not isinstance(train, YamlMap):
             self.type_error(data, "train", "train", "train must be a mapping", train)
@@ -225,22 +119,13 @@ class SpecParser(Reporter):
             )
         return version
 
-    def _string(self, data: YamlMap, key: str, path: str, default: str) -> str:
-        if key not in data:
-            return default
-        value = data[key]
-        if isinstance(value, str):
-            return value
-        self.type_error(data, key, _join(path, key), f"{key} must be a string", value)
-        return default
-
     # -- models ---------------------------------------------------------
     def parse_model(
         self, name: str, data: YamlMap, path: str, loc: Location, top_level: bool = False
     ) -> ModelSpec:
         if not top_level:
             self.check_keys(data, MODEL_KEYS, path, f"model '{name}'")
-        description = "" if top_level else self._string(data, "description", path, "")
+        description = "" if top_level else self.string(data, "description", path, "")
         model = ModelSpec(name, loc, description=description, path=path)
         if "graph" in data:
             return self._parse_view(model, data, path)
@@ -250,8 +135,8 @@ class SpecParser(Reporter):
                     "missing",
                     f"model '{name}' has no `{key}`",
                     data.loc,
-                    _join(path, key),
-                    f"add `{key}: {_EXAMPLES[key]}`"
+                    join(path, key),
+                    f"add `{key}: {SECTION_EXAMPLES[key]}`"
                     + (
                         " (or `graph:` to build it over another model's layers)"
                         if not top_level
@@ -259,25 +144,23 @@ class SpecParser(Reporter):
                     ),
                 )
         if "inputs" in data and (
-            section := self.mapping(data, "inputs", _join(path, "inputs"), "inputs")
+            section := self.section(data, "inputs", join(path, "inputs"), "inputs")
         ):
-            model.inputs = self.parse_inputs(section, _join(path, "inputs"))
+            model.inputs = self.parse_inputs(section, join(path, "inputs"))
         if "layers" in data and (
-            section := self.mapping(data, "layers", _join(path, "layers"), "layers")
+            section := self.section(data, "layers", join(path, "layers"), "layers")
         ):
-            model.nodes = self.parse_nodes(section, _join(path, "layers"), model.inputs)
+            model.nodes = self.parse_nodes(section, join(path, "layers"), model.inputs)
             model.broken = set(section) - set(model.nodes) - set(model.inputs)
             model.broken |= {n for n in model.nodes if "from" not in section[n]}
         if "outputs" in data:
-            model.outputs = self.parse_outputs(data, _join(path, "outputs"))
+            model.outputs = self.parse_outputs(data, join(path, "outputs"))
         return model
 
     def _parse_view(self, model: ModelSpec, data: YamlMap, path: str) -> ModelSpec:
         graph = data["graph"]
         if not isinstance(graph, str):
-            self.type_error(
-                data, "graph", _join(path, "graph"), "graph must be a model name", graph
-            )
+            self.type_error(data, "graph", join(path, "graph"), "graph must be a model name", graph)
         else:
             model.graph = graph
             model.graph_loc = data.value_loc("graph")
@@ -286,7 +169,7 @@ class SpecParser(Reporter):
                 "view-layers",
                 f"model '{model.name}' is built over graph '{graph}' and cannot add layers",
                 data.key_loc("layers"),
-                _join(path, "layers"),
+                join(path, "layers"),
                 "define the layers in the graph model, or drop `graph:`",
             )
         if "inputs" in data:
@@ -301,7 +184,7 @@ class SpecParser(Reporter):
                 self.type_error(
                     data,
                     "inputs",
-                    _join(path, "inputs"),
+                    join(path, "inputs"),
                     "a view's inputs must be a list of refs into its graph",
                     refs,
                 )
@@ -310,11 +193,11 @@ class SpecParser(Reporter):
                 "missing",
                 f"model '{model.name}' has no `outputs`",
                 data.loc,
-                _join(path, "outputs"),
+                join(path, "outputs"),
                 "name the graph nodes this model returns",
             )
         else:
-            model.outputs = self.parse_outputs(data, _join(path, "outputs"))
+            model.outputs = self.parse_outputs(data, join(path, "outputs"))
         return model
 
     def parse_inputs(self, section: YamlMap, path: str) -> dict[str, InputSpec]:
@@ -346,7 +229,7 @@ class SpecParser(Reporter):
                     f"{ipath}.shape",
                     "e.g. `shape: [784]`; use null for a variable dimension",
                 )
-            dtype = self._string(body, "dtype", ipath, "float32")
+            dtype = self.string(body, "dtype", ipath, "float32")
             if dtype not in DTYPES:
                 self.error(
                     "dtype",
@@ -355,14 +238,9 @@ class SpecParser(Reporter):
                     f"{ipath}.dtype",
                     did_you_mean(dtype, DTYPES),
                 )
-            sparse = body.get("sparse", False)
-            if not isinstance(sparse, bool):
-                self.type_error(
-                    body, "sparse", f"{ipath}.sparse", "sparse must be true or false", sparse
-                )
-                sparse = False
+            sparse = "sparse" in body and bool(self.boolean(body, "sparse", f"{ipath}.sparse"))
             batch_size = body.get("batch_size")
-            if batch_size is not None and not _positive_int(batch_size):
+            if batch_size is not None and not positive_int(batch_size):
                 self.type_error(
                     body,
                     "batch_size",
@@ -383,7 +261,7 @@ class SpecParser(Reporter):
             return None
         dims: list[int | None] = []
         for i, dim in enumerate(shape):
-            if dim is None or _positive_int(dim):
+            if dim is None or positive_int(dim):
                 dims.append(dim)
             else:
                 self.type_error(
@@ -396,190 +274,6 @@ class SpecParser(Reporter):
                 )
                 return None
         return tuple(dims)
-
-    # -- nodes ----------------------------------------------------------
-    def parse_nodes(self, section: YamlMap, path: str, inputs: dict) -> dict[str, NodeSpec]:
-        nodes = {}
-        for name, body in section.items():
-            npath = f"{path}.{name}"
-            loc = section.key_loc(name)
-            if not self.name_ok(name, loc, npath, "node"):
-                continue
-            if name in inputs:
-                self.error(
-                    "duplicate-name",
-                    f"node '{name}' has the same name as an input",
-                    loc,
-                    npath,
-                    "rename the node or the input",
-                    related=((inputs[name].loc, "the input"),),
-                )
-                continue
-            if not isinstance(body, YamlMap):
-                self.type_error(
-                    section,
-                    name,
-                    npath,
-                    "a node must be a mapping such as {type: Dense, units: 8, from: x}",
-                    body,
-                )
-                continue
-            node = self.parse_node(name, body, npath, loc)
-            if node is not None:
-                nodes[name] = node
-        return nodes
-
-    def parse_node(self, name: str, body: YamlMap, path: str, loc: Location) -> NodeSpec | None:
-        kinds = [key for key in NODE_KIND_KEYS if key in body]
-        if not kinds:
-            self.error(
-                "missing",
-                f"node '{name}' says neither `type`, `share`, `model` nor `block`",
-                loc,
-                path,
-                "add `type: <Keras layer>` (or share/model/block)",
-            )
-            return None
-        if len(kinds) > 1:
-            self.error(
-                "conflict",
-                f"node '{name}' has both `{kinds[0]}` and `{kinds[1]}`",
-                body.key_loc(kinds[1]),
-                f"{path}.{kinds[1]}",
-                "a node is exactly one of: a layer (type), a shared layer (share), "
-                "a model call (model) or a block",
-            )
-            return None
-        kind = NODE_KIND_KEYS[kinds[0]]
-        target = body[kind.value]
-        if not isinstance(target, str):
-            self.type_error(
-                body, kind.value, f"{path}.{kind.value}", f"`{kind.value}` must be a name", target
-            )
-            return None
-        node = NodeSpec(name, kind, target, body.value_loc(kind.value), loc)
-        if "from" not in body:
-            self.error(
-                "missing",
-                f"node '{name}' has no `from`",
-                loc,
-                f"{path}.from",
-                "say which input or node feeds it, e.g. `from: pixels`",
-            )
-        else:
-            self._node_inputs(node, body, f"{path}.from")
-        if kind is NodeKind.LAYER:
-            args = _submap(body, ("type", "from", "call"))
-            node.layer = self.layer_spec(target, args, body, path, node.target_loc)
-        else:
-            self.check_keys(
-                body,
-                {kind.value, *NODE_COMMON_KEYS, *NODE_EXTRA_KEYS[kind]},
-                path,
-                f"a `{kind.value}` node",
-            )
-        if "call" in body and (call := self.mapping(body, "call", f"{path}.call", "call")):
-            node.call_args = dict(call)
-        if kind is NodeKind.MODEL:
-            node.model_call = ModelCall(target, node.target_loc, self._trainable(body, path))
-        if kind is NodeKind.BLOCK:
-            if "args" in body and (args := self.mapping(body, "args", f"{path}.args", "args")):
-                node.block_args = args
-            if "repeat" in body:
-                if _positive_int(body["repeat"]):
-                    node.repeat = body["repeat"]
-                else:
-                    self.type_error(
-                        body,
-                        "repeat",
-                        f"{path}.repeat",
-                        "repeat must be a positive integer",
-                        body["repeat"],
-                    )
-        return node
-
-    def _trainable(self, body: YamlMap, path: str) -> bool | None:
-        value = body.get("trainable")
-        if value is None or isinstance(value, bool):
-            return value
-        self.type_error(
-            body, "trainable", f"{path}.trainable", "trainable must be true or false", value
-        )
-        return None
-
-    def _node_inputs(self, node: NodeSpec, body: YamlMap, path: str) -> None:
-        value = body["from"]
-        if isinstance(value, YamlList):
-            node.input_form = InputForm.LIST
-            if not value:
-                self.error(
-                    "type",
-                    "`from` is an empty list",
-                    body.value_loc("from"),
-                    path,
-                    "name at least one input or node",
-                )
-            node.inputs = [
-                r for i in range(len(value)) if (r := self.ref(value, i, f"{path}[{i}]"))
-            ]
-        elif isinstance(value, YamlMap):
-            node.input_form = InputForm.KEYWORD
-            for key in value:
-                if (r := self.ref(value, key, f"{path}.{key}")) is not None:
-                    node.input_keys.append(key)
-                    node.inputs.append(r)
-        elif (r := self.ref(body, "from", path)) is not None:
-            node.inputs = [r]
-
-    def layer_spec(
-        self, type_name: str, args: YamlMap, parent: YamlMap, path: str, loc: Location
-    ) -> LayerSpec:
-        layer = LayerSpec(type_name, args, loc)
-        for key in LAYER_ARGUMENTS:
-            if key not in args or not isinstance(args[key], YamlMap):
-                continue
-            inner = args[key]
-            ipath = f"{path}.{key}"
-            if "model" in inner:
-                self.check_keys(inner, {"model", "trainable"}, ipath, f"`{key}`")
-                model_name = inner["model"]
-                if isinstance(model_name, str):
-                    layer.sublayers[key] = ModelCall(
-                        model_name, inner.value_loc("model"), self._trainable(inner, ipath)
-                    )
-                else:
-                    self.type_error(
-                        inner, "model", f"{ipath}.model", "model must be a name", model_name
-                    )
-            elif "type" in inner:
-                if isinstance(inner["type"], str):
-                    if "from" in inner:
-                        self.error(
-                            "unknown-key",
-                            f"a wrapped layer takes no `from` "
-                            f"(the wrapper '{parent.get('type')}' feeds it)",
-                            inner.key_loc("from"),
-                            f"{ipath}.from",
-                            "move `from` to the wrapper node",
-                        )
-                    inner_args = _submap(inner, ("type", "from"))
-                    sub = self.layer_spec(
-                        inner["type"], inner_args, inner, ipath, inner.value_loc("type")
-                    )
-                    layer.sublayers[key] = sub
-                else:
-                    self.type_error(
-                        inner, "type", f"{ipath}.type", "type must be a layer name", inner["type"]
-                    )
-            else:
-                self.error(
-                    "missing",
-                    f"`{key}` needs `type: <layer>` or `model: <name>`",
-                    parent.value_loc(key),
-                    ipath,
-                    "e.g. `layer: {type: LSTM, units: 32}`",
-                )
-        return layer
 
     def parse_outputs(self, data: YamlMap, path: str) -> list[OutputSpec]:
         value = data["outputs"]
@@ -680,35 +374,3 @@ class SpecParser(Reporter):
         else:
             outputs = [o.ref for o in self.parse_outputs(data, f"{path}.outputs")]
         return BlockSpec(name, loc, params, required, inputs, layers, outputs)
-
-
-def unknown_keys(data: YamlMap, allowed: dict | set, path: str, what: str) -> list[Diagnostic]:
-    """An unknown-key error, with a suggestion, for each key of `data` not allowed."""
-    return [
-        Diagnostic(
-            "unknown-key",
-            f"unknown key '{key}' in {what}",
-            data.key_loc(key),
-            _join(path, key),
-            did_you_mean(key, allowed),
-        )
-        for key in data
-        if key not in allowed
-    ]
-
-
-def _submap(data: YamlMap, exclude: tuple[str, ...]) -> YamlMap:
-    """`data` without some keys, locations kept."""
-    out = YamlMap(loc=data.loc)
-    for key in data:
-        if key not in exclude:
-            out.copy_entry(data, key)
-    return out
-
-
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
-
-
-def _positive_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0

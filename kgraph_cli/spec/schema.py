@@ -10,16 +10,15 @@ from typing import Any
 
 from kgraph_cli.keras_classes import LAYER_ARGUMENTS
 from kgraph_cli.layers import keras_catalog, string_identifiers
-from kgraph_cli.spec.model import DTYPES, NAME_PATTERN, SPEC_VERSION, NodeKind
-from kgraph_cli.spec.parse import (
+from kgraph_cli.spec.keys import (
     BLOCK_KEYS,
     INPUT_KEYS,
     MODEL_KEYS,
     NODE_COMMON_KEYS,
     NODE_EXTRA_KEYS,
-    REF_PATTERN,
     TOP_KEYS,
 )
+from kgraph_cli.spec.model import DTYPES, NAME_PATTERN, REF_PATTERN, SPEC_VERSION, NodeKind
 from kgraph_cli.spec.train.schema import train_json_schema
 
 _NAME = {"type": "string", "pattern": NAME_PATTERN.pattern}

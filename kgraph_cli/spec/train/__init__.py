@@ -3,13 +3,13 @@
 - keys.py: which keys each part of `train:` accepts, the source kinds and their
   options, the dataset names, the transforms, the valid option values;
 - model.py: the typed objects (TrainSpec, DataSpec, FeedSpec, SplitSpec...);
-- checker.py: located diagnostics and the checks of single values;
 - sources.py: data sources, their kind and option values (also run by the
   data readers);
 - data.py: `data:`, its source, test split, feeds and transforms;
 - parse.py: `parse_train`, `checked_train`: the whole section.
 
-The names other modules use are importable from here.
+The checks of single values are `spec/fields.py`'s, shared with the graph
+parser. The names other modules use are importable from here.
 """
 
 from __future__ import annotations

@@ -7,9 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from kgraph_cli.errors import Diagnostic
+from kgraph_cli.spec.fields import FieldChecker
 from kgraph_cli.spec.loader import YamlList, YamlMap
 from kgraph_cli.spec.model import DTYPES, ModelSpec
-from kgraph_cli.spec.train.checker import Checker
 from kgraph_cli.spec.train.keys import FEED_KEYS, TRANSFORMS
 from kgraph_cli.spec.train.model import DataSpec, FeedSpec, SplitSpec, TransformSpec
 from kgraph_cli.spec.train.sources import SourceChecker
@@ -17,7 +17,7 @@ from kgraph_cli.spec.values import describe, keras_config
 from kgraph_cli.suggest import did_you_mean, listed
 
 
-class DataParser(Checker):
+class DataParser(FieldChecker):
     """Parses `train.data` (and the splits `fit.validation` names) for one model."""
 
     def __init__(self, model: ModelSpec, outputs: list[str], file: str, problems: list[Diagnostic]):
@@ -116,7 +116,7 @@ class DataParser(Checker):
                 f"`{key}: {{{names[0] if names else 'name'}: field}}`",
             )
             return {}
-        section = self.expect_map(body, key, path, None, f"train.data.{key}")
+        section = self.mapping(body, key, path, f"train.data.{key}")
         if section is None:
             return {}
         feeds = {}
@@ -151,7 +151,7 @@ class DataParser(Checker):
         loc = section.value_loc(name)
         if isinstance(value, str):
             return FeedSpec(name, [value], False, [], loc, path)
-        body = self.expect_map(section, name, path, FEED_KEYS, f"the feed of '{name}'")
+        body = self.mapping(section, name, path, f"the feed of '{name}'", FEED_KEYS)
         if body is None:
             return None
         if ("field" in body) == ("columns" in body):

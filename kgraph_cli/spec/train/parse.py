@@ -9,11 +9,10 @@ from typing import Any
 
 from kgraph_cli.errors import Diagnostic, Location
 from kgraph_cli.layers import keras_objects
+from kgraph_cli.spec.fields import FieldChecker, unknown_keys
 from kgraph_cli.spec.loader import YamlList, YamlMap
 from kgraph_cli.spec.model import ModelSpec
 from kgraph_cli.spec.overrides import OVERRIDE_FILE
-from kgraph_cli.spec.parse import unknown_keys
-from kgraph_cli.spec.train.checker import Checker
 from kgraph_cli.spec.train.data import DataParser
 from kgraph_cli.spec.train.keys import COMPILE_KEYS, DATA_KEYS, FIT_KEYS, TRAIN_KEYS
 from kgraph_cli.spec.train.model import CompileSpec, FitSpec, ObjectSpec, TrainSpec
@@ -66,7 +65,7 @@ def output_names(model: ModelSpec) -> list[str]:
     return [o.name for o in model.outputs]
 
 
-class _TrainParser(Checker):
+class _TrainParser(FieldChecker):
     """Parses one `train:` section; `problems` collects every diagnostic."""
 
     def __init__(self, model: ModelSpec, file: str):
@@ -90,19 +89,17 @@ class _TrainParser(Checker):
             return spec
         self.diagnostics += unknown_keys(section, TRAIN_KEYS, "train", "train")
         if "compile" in section and (
-            body := self.expect_map(
-                section, "compile", "train.compile", COMPILE_KEYS, "train.compile"
-            )
+            body := self.mapping(section, "compile", "train.compile", "train.compile", COMPILE_KEYS)
         ):
             spec.compile = self.parse_compile(body)
         if "fit" in section and (
-            body := self.expect_map(section, "fit", "train.fit", FIT_KEYS, "train.fit")
+            body := self.mapping(section, "fit", "train.fit", "train.fit", FIT_KEYS)
         ):
             spec.fit = self.parse_fit(body)
         if "callbacks" in section:
             spec.callbacks = self.parse_callbacks(section)
         if "data" in section and (
-            body := self.expect_map(section, "data", "train.data", DATA_KEYS, "train.data")
+            body := self.mapping(section, "data", "train.data", "train.data", DATA_KEYS)
         ):
             spec.data = self.data.parse(body)
         return spec
@@ -270,9 +267,7 @@ class _TrainParser(Checker):
         if "validation" in body:
             spec.validation = self.data.split(body, "validation", f"{path}.validation")
         if "class_weight" in body and (
-            weights := self.expect_map(
-                body, "class_weight", f"{path}.class_weight", None, "class_weight"
-            )
+            weights := self.mapping(body, "class_weight", f"{path}.class_weight", "class_weight")
         ):
             spec.class_weight = {}
             for label in weights:

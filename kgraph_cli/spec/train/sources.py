@@ -14,8 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 from kgraph_cli.errors import SpecError
+from kgraph_cli.spec.fields import FieldChecker
 from kgraph_cli.spec.loader import YamlList, YamlMap
-from kgraph_cli.spec.train.checker import Checker
 from kgraph_cli.spec.train.keys import (
     COLOR_MODES,
     COMPRESSIONS,
@@ -54,12 +54,12 @@ def check_source(source: SourceSpec) -> None:
         raise SpecError(checker.diagnostics)
 
 
-class SourceChecker(Checker):
+class SourceChecker(FieldChecker):
     """Checks data sources, appending to `problems`."""
 
     def source(self, parent: Any, key: Any, path: str) -> SourceSpec | None:
         """`parent[key]` as a source of one kind with valid options, or None."""
-        body = self.expect_map(parent, key, path, None, "a data source")
+        body = self.mapping(parent, key, path, "a data source")
         if body is None:
             return None
         kinds = [k for k in SOURCE_KINDS if k in body]
@@ -237,7 +237,7 @@ class SourceChecker(Checker):
                 example,
             )
             return
-        features = self.expect_map(body, "features", f"{path}.features", None, "features")
+        features = self.mapping(body, "features", f"{path}.features", "features")
         if features is not None and not features:
             self.error(
                 "type",
@@ -248,8 +248,8 @@ class SourceChecker(Checker):
             )
         for name in features or {}:
             fpath = f"{path}.features.{name}"
-            feature = self.expect_map(
-                features, name, fpath, {"shape": "", "dtype": ""}, f"feature '{name}'"
+            feature = self.mapping(
+                features, name, fpath, f"feature '{name}'", {"shape": "", "dtype": ""}
             )
             if feature is None:
                 continue
