@@ -21,7 +21,7 @@ from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.resolver import Resolver
 
-from kgraph_cli.errors import Diagnostic, Location, SpecError
+from kgraph_cli.errors import Diagnostic, Location, Reporter, SpecError
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
 # Aliases may repeat a subtree; this bounds the data an alias bomb can make.
@@ -179,25 +179,25 @@ def _node_location(file: str, node: Node) -> Location:
     return Location(file, start.line + 1, start.column + 1, max(length, 1))
 
 
-class _Converter:
+class _Converter(Reporter):
+    """YAML nodes -> YamlMap/YamlList/scalars with locations, recording problems."""
+
     def __init__(self, file: str):
+        super().__init__()
         self.file = file
-        self.diagnostics: list[Diagnostic] = []
         self.count = 0
         self._active: set[int] = set()
         self._scalars = SafeConstructor()
 
-    def error(self, code: str, message: str, node: Node, hint: str = "", path: str = ""):
-        self.diagnostics.append(
-            Diagnostic(code, message, _node_location(self.file, node), path, hint)
-        )
+    def at_node(self, code: str, message: str, node: Node, hint: str = "", path: str = ""):
+        self.error(code, message, _node_location(self.file, node), path, hint)
 
     def convert(self, node: Node, path: str) -> Any:
         self.count += 1
         if self.count > MAX_VALUES:
             raise _TooLarge(node)
         if node.tag not in _STANDARD_TAGS:
-            self.error(
+            self.at_node(
                 "unsafe-tag",
                 # Shown as written: `!!python/...`, not `tag:yaml.org,2002:python/...`.
                 f"YAML tag '{node.tag.replace('tag:yaml.org,2002:', '!!')}' is not allowed",
@@ -208,10 +208,10 @@ class _Converter:
             )
             return None
         if id(node) in self._active:
-            self.error("yaml", "recursive alias: a node contains itself", node, path=path)
+            self.at_node("yaml", "recursive alias: a node contains itself", node, path=path)
             return None
         if len(self._active) >= MAX_NESTING:  # the values being converted: the depth
-            self.error("nesting", _NESTING, node, _NESTING_HINT, path)
+            self.at_node("nesting", _NESTING, node, _NESTING_HINT, path)
             return None
         self._active.add(id(node))
         try:
@@ -243,7 +243,7 @@ class _Converter:
                 merged.extend(self._merge_sources(value_node, path))
                 continue
             if not isinstance(key_node, ScalarNode) or key_node.tag not in _STANDARD_TAGS:
-                self.error("yaml", "mapping keys must be plain scalars", key_node, path=path)
+                self.at_node("yaml", "mapping keys must be plain scalars", key_node, path=path)
                 continue
             key = self._scalars.construct_object(key_node)
             key = key if isinstance(key, str) else str(key)
@@ -282,7 +282,7 @@ class _Converter:
             if isinstance(value, YamlMap):
                 sources.append(value)
             else:
-                self.error("yaml", "'<<' merges only mappings", item, path=path)
+                self.at_node("yaml", "'<<' merges only mappings", item, path=path)
         return sources
 
 
