@@ -10,9 +10,18 @@ from typing import Any
 from kgraph_cli import keras_graph
 from kgraph_cli.deep import deep_recursion
 from kgraph_cli.errors import Location, Reporter, SpecError
+from kgraph_cli.ops_catalog import Slot, Tensor, Tensors, bind, ops_catalog
 from kgraph_cli.spec.graph import resolve
 from kgraph_cli.spec.loader import YamlMap
-from kgraph_cli.spec.model import LayerSpec, ModelCall, ModelSpec, NodeKind, NodeSpec, Ref
+from kgraph_cli.spec.model import (
+    InputForm,
+    LayerSpec,
+    ModelCall,
+    ModelSpec,
+    NodeKind,
+    NodeSpec,
+    Ref,
+)
 from kgraph_cli.spec.validate import ValidSpec
 from kgraph_cli.spec.values import keras_config
 from kgraph_cli.tf import debug_enabled, import_keras
@@ -136,13 +145,15 @@ class ModelBuilder(Reporter):
     def _call_node(
         self, model: ModelSpec, node: NodeSpec, refs: list[Ref], tensors: dict, layers: dict
     ) -> Any:
-        layer = self._layer_for(model, node, layers)
         args = [self._tensor(model, r, tensors, node) for r in refs]
+        if node.kind is NodeKind.OP:
+            return self._call_op(model, node, args)
+        layer = self._layer_for(model, node, layers)
         call_args = keras_config(node.call_args)
         try:
-            if node.input_form == "keyword":
-                return layer(**dict(zip(node.input_keys, args, strict=True)), **call_args)
-            if node.input_form == "list":
+            if node.input_form is InputForm.KEYWORD:
+                return layer(**_keyword_tensors(node, args), **call_args)
+            if node.input_form is InputForm.LIST:
                 return layer(args, **call_args)
             return layer(args[0], **call_args)
         except Exception as exc:  # Keras raises many kinds; all mean "cannot call"
@@ -153,6 +164,63 @@ class ModelBuilder(Reporter):
                 f"{_layer_label(node)} {_describe_inputs(args)}: {_keras_message(exc)}",
                 exc,
             )
+
+    def _call_op(self, model: ModelSpec, node: NodeSpec, args: list) -> Any:
+        """keras.ops.<op>(...) on the node's tensors; its operation named after the node."""
+        keyword = node.input_form is InputForm.KEYWORD
+        call, _ = bind(
+            ops_catalog()[node.target],
+            0 if keyword else len(args),
+            node.keyword_inputs() if keyword else {},
+            list(node.op_args or {}),
+        )
+        assert call is not None  # validation bound it already
+        constants = node.op_args if node.op_args is not None else {}
+
+        def value(slot: Slot) -> Any:
+            if isinstance(slot, Tensor):
+                return args[slot.index]
+            if isinstance(slot, Tensors):
+                return [args[i] for i in slot.indices]
+            return keras_config(constants[slot.key])
+
+        function = self.keras.ops
+        for part in node.target.split("."):
+            function = getattr(function, part)
+        try:
+            result = function(
+                *[value(s) for s in call.positional],
+                **{key: value(s) for key, s in call.keywords.items()},
+            )
+        except Exception as exc:  # Keras raises many kinds; all mean "cannot call"
+            self._fail(
+                model,
+                node,
+                "shape",
+                f"op {node.target} {_describe_inputs(args)}: {_keras_message(exc)}",
+                exc,
+                hint=f"check the shapes and constants keras.ops.{node.target} gets",
+            )
+        made = keras_graph.keras_tensors(result)
+        if not made or len(made) != len(keras_graph.flatten(result)):
+            self._fail(
+                model,
+                node,
+                "op-result",
+                f"op {node.target} gives {_value_text(result)}, a value known when the "
+                "model is built, not a tensor of the model",
+                None,
+                hint="write such a value as a constant argument of the node that needs it",
+            )
+        for tensor in made:
+            operation = keras_graph.producer(tensor)
+            if keras_graph.is_graph_op(operation) and operation not in self._input_producers(args):
+                operation.name = node.name
+        return result
+
+    @staticmethod
+    def _input_producers(args: list) -> list[Any]:
+        return [keras_graph.producer(t) for t in keras_graph.keras_tensors(args)]
 
     def _layer_for(self, model: ModelSpec, node: NodeSpec, layers: dict) -> Any:
         if node.name in layers:
@@ -267,6 +335,19 @@ class ModelBuilder(Reporter):
         path = model.key_path("layers", node.name) if node else model.key_path("outputs")
         self.error(code, message, loc, path, hint or _hint_for(message))
         raise _NodeFailed from exc
+
+
+def _keyword_tensors(node: NodeSpec, args: list) -> dict[str, Any]:
+    """`from: {sequences: a, initial_state: [b, c]}` as keyword arguments."""
+    return {
+        key: [args[i] for i in where] if isinstance(where, list) else args[where]
+        for key, where in node.keyword_inputs().items()
+    }
+
+
+def _value_text(value: Any) -> str:
+    text = " ".join(repr(value).split())
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _layer_label(node: NodeSpec) -> str:

@@ -8,11 +8,13 @@ after upgrading Keras; a test fails while the catalog and Keras disagree.
 from __future__ import annotations
 
 import json
+import types
 from typing import Any
 
-from kgraph_cli.keras_classes import describe_class
+from kgraph_cli.keras_classes import describe_class, describe_function
 from kgraph_cli.keras_graph import string_objects
 from kgraph_cli.layers import CATALOG_PATH
+from kgraph_cli.ops_catalog import CALLABLE_PARAMS
 
 
 def build_catalog() -> dict[str, Any]:
@@ -32,6 +34,7 @@ def build_catalog() -> dict[str, Any]:
     return {
         "keras_version": keras.__version__,
         "layers": layers,
+        "ops": _ops(keras.ops),
         "activations": _string_identifiers("activations"),
         "initializers": _string_identifiers("initializers"),
         # What the `train:` section may name.
@@ -50,6 +53,41 @@ def build_catalog() -> dict[str, Any]:
             keras.optimizers.schedules, keras.optimizers.schedules.LearningRateSchedule, []
         ),
     }
+
+
+# keras.ops functions that are no graph operation: they give numpy arrays, or
+# test what a value is. (`shape`, `ndim`... stay: a node using them is told
+# that they give values known when the model is built.)
+_NOT_GRAPH_OPS = {"convert_to_numpy", "is_tensor"}
+
+
+def _ops(ops: Any) -> dict[str, Any]:
+    """keras.ops functions by spec name (`add`; `image.resize` for what only a
+    sub-module has), without those that take Python callables."""
+    found: dict[str, Any] = {}
+    modules = [("", ops)] + [
+        (f"{name}.", module)
+        for name in sorted(dir(ops))
+        if isinstance(module := getattr(ops, name), types.ModuleType)
+    ]
+    seen: set[int] = set()
+    for prefix, module in modules:
+        for name in sorted(dir(module)):
+            function = getattr(module, name)
+            if (
+                name.startswith("_")
+                or isinstance(function, (type, types.ModuleType))
+                or not callable(function)
+                or id(function) in seen
+                or name in _NOT_GRAPH_OPS
+            ):
+                continue
+            seen.add(id(function))
+            entry = describe_function(function)
+            if any(p["name"] in CALLABLE_PARAMS for p in entry["params"]):
+                continue
+            found[prefix + name] = entry
+    return found
 
 
 def _classes(module: Any, base: type, names: list[str]) -> dict[str, Any]:

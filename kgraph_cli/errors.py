@@ -61,9 +61,14 @@ class Code(StrEnum):
     MODEL_INPUTS = "model-inputs"
     VIEW_INPUT = "view-input"
     VIEW_OF_VIEW = "view-of-view"
+    UNKNOWN_OP = "unknown-op"
+    OP_ARGS = "op-args"
+    CALL_REF = "call-ref"
+    RUNS_CODE = "runs-code"
     # building the model (build.py)
     SHAPE = "shape"
     LAYER_ARGS = "layer-args"
+    OP_RESULT = "op-result"
     # the train: section (spec/train/)
     OUTPUTS = "outputs"
     SOURCE = "source"

@@ -60,3 +60,27 @@ def describe_class(cls: type) -> dict[str, Any]:
         "wraps_layer": any(name in params for name in LAYER_ARGUMENTS),
         "doc": doc[0] if doc else "",
     }
+
+
+_PARAM_KINDS = {
+    inspect.Parameter.POSITIONAL_ONLY: "positional",
+    inspect.Parameter.POSITIONAL_OR_KEYWORD: "positional",
+    inspect.Parameter.VAR_POSITIONAL: "var_positional",
+    inspect.Parameter.KEYWORD_ONLY: "keyword",
+    inspect.Parameter.VAR_KEYWORD: "var_keyword",
+}
+
+
+def describe_function(function: Any) -> dict[str, Any]:
+    """The parameters of a function (a keras.ops one), in order, with their kind."""
+    params = [
+        {
+            "name": param.name,
+            "kind": _PARAM_KINDS[param.kind],
+            "required": param.default is inspect.Parameter.empty
+            and param.kind not in (param.VAR_POSITIONAL, param.VAR_KEYWORD),
+        }
+        for param in inspect.signature(function).parameters.values()
+    ]
+    doc = (inspect.getdoc(function) or "").strip().splitlines()
+    return {"params": params, "doc": doc[0] if doc else ""}

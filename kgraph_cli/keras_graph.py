@@ -15,6 +15,7 @@ objects, or import `keras.src` inside.
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
@@ -90,6 +91,27 @@ def operations(graph: Any) -> list[Any]:
     inputs = [producer(tensor) for tensor in graph.inputs]
     seen = {id(op) for op in inputs}
     return list(dict.fromkeys(inputs)) + [op for op in graph._operations if id(op) not in seen]
+
+
+def is_graph_op(operation: Any) -> bool:
+    """A keras.ops operation in a graph (`Add`, `Cumsum`...), not a layer."""
+    from keras.src.layers.layer import Layer
+    from keras.src.ops.operation import Operation
+
+    return isinstance(operation, Operation) and not isinstance(operation, Layer)
+
+
+def op_function_name(operation: Any) -> str:
+    """The keras.ops function behind a graph op, as a spec names it: `Add` ->
+    `add`, `OnesLike` -> `ones_like`, `Resize` -> `image.resize`."""
+    cls = type(operation)
+    name = re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower()
+    return f"image.{name}" if cls.__module__.endswith(".image") else name
+
+
+def model_operations(model: Any) -> list[Any]:
+    """A model's layers and keras.ops operations, in Keras's summary order."""
+    return list(getattr(model, "operations", model.layers))
 
 
 def is_keras_tensor(value: Any) -> bool:

@@ -31,16 +31,16 @@ class LayerInfo:
 
 @cache
 def keras_catalog() -> dict[str, LayerInfo]:
-    return {name: _info(name, entry) for name, entry in _catalog_data()["layers"].items()}
+    return {name: _info(name, entry) for name, entry in catalog_data()["layers"].items()}
 
 
 @cache
-def _catalog_data() -> dict[str, Any]:
+def catalog_data() -> dict[str, Any]:
     return json.loads(CATALOG_PATH.read_text())
 
 
 def catalog_keras_version() -> str:
-    return _catalog_data()["keras_version"]
+    return catalog_data()["keras_version"]
 
 
 # How Python code spells Keras's layer module; a spec names the class alone.
@@ -70,14 +70,14 @@ class KerasObjects:
 
 @cache
 def keras_objects(kind: str) -> KerasObjects:
-    entry = _catalog_data()[kind]
+    entry = catalog_data()[kind]
     classes = {name: _info(name, info) for name, info in entry["classes"].items()}
     return KerasObjects(classes, frozenset(entry["names"]))
 
 
 def string_identifiers(kind: str) -> frozenset[str]:
     """Names Keras accepts as a string for `kind` ("activations", "initializers")."""
-    return frozenset(_catalog_data()[kind])
+    return frozenset(catalog_data()[kind])
 
 
 def _info(name: str, entry: dict[str, Any], plugin_class: Any = None) -> LayerInfo:

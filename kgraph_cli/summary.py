@@ -5,7 +5,16 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from kgraph_cli.keras_graph import calls, has_graph, nodes_by_depth, producer, shape_text
+from kgraph_cli.keras_graph import (
+    calls,
+    has_graph,
+    is_graph_op,
+    model_operations,
+    nodes_by_depth,
+    op_function_name,
+    producer,
+    shape_text,
+)
 from kgraph_cli.keras_graph import history as keras_history
 
 
@@ -96,15 +105,16 @@ def _tensor_info(tensor: Any) -> TensorInfo:
 def _rows(model: Any, expand: bool) -> list[LayerRow]:
     relevant = {id(n) for nodes in nodes_by_depth(model).values() for n in nodes}
     rows = []
-    for layer in model.layers:
+    for layer in model_operations(model):
         inner = _inner_model(layer)
+        op = is_graph_op(layer)
         rows.append(
             LayerRow(
                 name=layer.name,
-                type=type(layer).__name__,
+                type=f"ops.{op_function_name(layer)}" if op else type(layer).__name__,
                 output_shape=_output_shape(layer, relevant),
-                params=layer.count_params() if layer.built else 0,
-                trainable=layer.trainable,
+                params=0 if op or not layer.built else layer.count_params(),
+                trainable=not op and layer.trainable,
                 connected_to=_connections(layer, relevant),
                 layers=_rows(inner, expand) if inner is not None and expand else [],
             )

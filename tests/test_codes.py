@@ -1,7 +1,7 @@
 """Diagnostic codes are one enumeration (errors.Code): the code uses no code
 that is not in it, every code is used somewhere, and the golden corpus's
 codes are all known. Read from the code with `ast`: the first argument of
-`Diagnostic(...)`, `SpecError.at(...)` and of the collectors' `error(...)`/`_error(...)`, the code
+`Diagnostic(...)`, `SpecError.at(...)`, `BindProblem(...)` and of the collectors' `error(...)`/`_error(...)`, the code
 argument of the builder's `_fail(...)`, `code=` arguments and defaults, and
 KgraphError classes' `code = ...`.
 """
@@ -18,7 +18,7 @@ from tests.golden import cases, expected_path
 
 PACKAGE = REPO / "kgraph_cli"
 # Calls whose first argument is a code.
-CODE_FIRST = {"Diagnostic", "at", "error", "_error", "warn", "warning"}
+CODE_FIRST = {"Diagnostic", "BindProblem", "at", "at_node", "error", "_error", "warn", "warning"}
 # `f"unknown-{singular}"` in spec/train/parse.py, for each kind of Keras object.
 OBJECT_CODES = {
     f"unknown-{kind}" for kind in ("optimizer", "loss", "metric", "callback", "schedule")

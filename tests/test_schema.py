@@ -64,9 +64,10 @@ SCHEMA_CODES = {
     "unknown-transform",
     "unknown-value",
 }
-# What only the validator can know: the params of the spec's own blocks, and
-# whether a module.Class layer's plugin is loaded (--plugin is no part of the file).
-BEYOND_A_SCHEMA = {"29_block_unknown_arg", "36_plugin_without_flag"}
+# What only the validator can know: the params of the spec's own blocks (and
+# how many argument sets `repeat` needs), and whether a module.Class layer's
+# plugin is loaded (--plugin is no part of the file).
+BEYOND_A_SCHEMA = {"29_block_unknown_arg", "36_plugin_without_flag", "79_block_arg_sets"}
 # Problems of the YAML text itself, which the schema never sees.
 UNPARSEABLE = {"yaml", "duplicate-key", "encoding", "unsafe-tag", "empty"}
 

@@ -61,6 +61,9 @@ def test_block_argument_errors(write_spec):
     spec = BLOCKS.replace("args: {units: 2}", "args: {unit: 2}")
     found = errors_of(write_spec(spec))
     assert ("unknown-arg", 21, "block 'pair' has no param 'unit'") in found
+    # A misspelt required param is one mistake, reported once (as unknown).
+    assert not any(code == "missing" for code, _, _ in found)
+    found = errors_of(write_spec(BLOCKS.replace("args: {units: 2}", "args: {}")))
     assert any(code == "missing" and "needs the argument 'units'" in msg
                for code, _, msg in found)  # fmt: skip
 

@@ -26,7 +26,7 @@ class GraphNode:
 
     id: str  # unique in the picture: the layer's path, "encoder/conv1"
     name: str
-    kind: str  # input, layer, model
+    kind: str  # input, layer, op, model
     class_name: str  # "Dense", "Input 1/3", "model encoder, 6 layers", "TimeDistributed(LSTM)"
     shapes: list[str]  # output shapes; one per call ("call 2: ...") when calls differ
     dtype: str
@@ -295,6 +295,8 @@ def _kind_and_class(op: Any, spec_names: dict[str, str]) -> tuple[str, str]:
     class_name = type(op).__name__
     if class_name == "InputLayer":
         return "input", "Input"
+    if keras_graph.is_graph_op(op):
+        return "op", f"ops.{keras_graph.op_function_name(op)}"
     if _is_model(op):
         return "model", "nested " + _model_text(op, spec_names, op.name)
     # A wrapper: TimeDistributed(layer), Bidirectional(forward_layer).

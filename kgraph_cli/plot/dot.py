@@ -64,6 +64,8 @@ def _dot_node(node: GraphNode, options: PlotOptions) -> str:
         attrs["shape"] = "box"
     if node.kind == "model":
         attrs["shape"] = "box3d"
+    if node.kind == "op":  # a keras.ops function: no weights, drawn round
+        attrs["style"] = '"rounded,filled"'
     if style == "output":
         attrs["penwidth"] = "2.5"
     if style == "shared":

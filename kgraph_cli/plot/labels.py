@@ -16,6 +16,7 @@ NODE_COLORS = {
     "model": ("#e3eefb", "#1d5fa8"),
     "shared": ("#fff5c2", "#b08900"),
     "layer": ("#f4f4f4", "#6b6b6b"),
+    "op": ("#f1ecf9", "#6a4c93"),
 }
 
 
@@ -58,10 +59,10 @@ def cluster_title(cluster: GraphCluster, options: PlotOptions) -> list[str]:
 
 
 def style_of(node: GraphNode) -> str:
-    """The node's style, a key of NODE_COLORS: output, input, model, shared or layer."""
+    """The node's style, a key of NODE_COLORS: output, input, model, op, shared or layer."""
     if node.outputs:
         return "output"
-    if node.kind in ("input", "model"):
+    if node.kind in ("input", "model", "op"):
         return node.kind
     return "shared" if node.calls > 1 else "layer"
 

@@ -31,7 +31,12 @@ _MERMAID_RESERVED = {
     "call",
     "href",
 }
-_MERMAID_SHAPES = {"input": ('(["', '"])'), "model": ('[["', '"]]'), "layer": ('["', '"]')}
+_MERMAID_SHAPES = {
+    "input": ('(["', '"])'),
+    "model": ('[["', '"]]'),
+    "layer": ('["', '"]'),
+    "op": ('("', '")'),
+}
 _MERMAID_CLASSES = {
     style: f"fill:{fill},stroke:{border},stroke-width:{'3px' if style == 'output' else '1px'}"
     for style, (fill, border) in NODE_COLORS.items()

@@ -32,7 +32,13 @@ def render_tree(graph: DrawnGraph, options: PlotOptions) -> Tree:
         incoming.setdefault(edge.target, []).append(text)
     root = Tree(Text(graph.name, style="bold"))
     children = cluster_contents(graph)
-    colors = {"input": "green", "output": "dark_orange", "model": "blue", "shared": "yellow"}
+    colors = {
+        "input": "green",
+        "output": "dark_orange",
+        "model": "blue",
+        "shared": "yellow",
+        "op": "magenta",
+    }
 
     def add(branch: Tree, cluster: str | None) -> None:
         for item in children[cluster]:

@@ -6,11 +6,11 @@ import copy
 import re
 from typing import Any
 
-from kgraph_cli.errors import Diagnostic, Location, Reporter
+from kgraph_cli.errors import Diagnostic, Location, Reporter, Severity
 from kgraph_cli.spec.loader import YamlList, YamlMap
 from kgraph_cli.spec.model import BlockSpec, ModelSpec, NodeKind, NodeSpec, Ref, Spec
 from kgraph_cli.spec.nodes import NodeParser
-from kgraph_cli.suggest import did_you_mean
+from kgraph_cli.suggest import closest, did_you_mean
 
 _PARAM = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 MAX_BLOCK_DEPTH = 16
@@ -19,9 +19,26 @@ MAX_BLOCK_DEPTH = 16
 def expand_blocks(spec: Spec) -> list[Diagnostic]:
     """Replace every block node of every model by the nodes of its block."""
     diagnostics: list[Diagnostic] = []
+    used: set[str] = set()
     for model in spec.models.values():
         expander = _Expander(spec, model, diagnostics)
         model.nodes = expander.expand(model.nodes, depth=0)
+        used |= expander.used
+    # Blocks of included files are libraries: only the spec's own are reported,
+    # and not one that a misspelt block node meant (reported already).
+    meant = {m for name in used - set(spec.blocks) for m in closest(name, spec.blocks)}
+    for name, block in spec.blocks.items():
+        if name not in used | meant and block.loc.file == spec.file:
+            diagnostics.append(
+                Diagnostic(
+                    "unused",
+                    f"block '{name}' is defined but no node uses it",
+                    block.loc,
+                    f"blocks.{name}",
+                    f"use it with `{{block: {name}, from: ...}}`, or remove it",
+                    Severity.WARNING,
+                )
+            )
     return diagnostics
 
 
@@ -30,6 +47,7 @@ class _Expander(Reporter):
         super().__init__(diagnostics)
         self.spec = spec
         self.model = model
+        self.used: set[str] = set()  # the blocks this model's nodes expand
 
     def expand(self, nodes: dict[str, NodeSpec], depth: int) -> dict[str, NodeSpec]:
         result: dict[str, NodeSpec] = {}
@@ -38,6 +56,7 @@ class _Expander(Reporter):
                 result[name] = node
                 continue
             block = self.spec.blocks.get(node.target)
+            self.used.add(node.target)
             if depth == 0:  # until it expands: refs to it are not "undefined" too
                 self.model.broken.add(name)
             if block is None:
@@ -79,8 +98,14 @@ class _Expander(Reporter):
         return result
 
     def instantiate(self, node: NodeSpec, block: BlockSpec, depth: int) -> dict[str, NodeSpec]:
-        args = self.check_args(node, block)
-        if args is None:
+        if node.arg_sets is None:  # one `args:` for every repetition
+            arg_sets = [self.check_args(node, block, node.block_args, "args")] * node.repeat
+        else:
+            arg_sets = [
+                self.check_args(node, block, args, f"args[{i}]")
+                for i, args in enumerate(node.arg_sets)
+            ]
+        if any(args is None for args in arg_sets):
             return {}
         if node.repeat > 1 and (len(block.inputs) != 1 or len(block.outputs) != 1):
             self.error(
@@ -108,7 +133,7 @@ class _Expander(Reporter):
         outputs: list[Ref] = []
         for index in range(1, node.repeat + 1):
             prefix = f"{node.name}_" if node.repeat == 1 else f"{node.name}_{index}_"
-            values = {**args, "index": index}
+            values = {**(arg_sets[index - 1] or {}), "index": index}
             layers = self.substitute(block.layers, values, block)
             parser = NodeParser(block.loc.file)
             inner = parser.parse_nodes(layers, f"blocks.{block.name}.layers", {})
@@ -162,29 +187,33 @@ class _Expander(Reporter):
             ]
         return renamed
 
-    def check_args(self, node: NodeSpec, block: BlockSpec) -> dict[str, Any] | None:
+    def check_args(
+        self, node: NodeSpec, block: BlockSpec, args: Any, where: str
+    ) -> dict[str, Any] | None:
+        """The block's params filled from `args`, the argument set at key `where`."""
         known = set(block.params) | block.required_params
         ok = True
-        args = node.block_args
+        misspelt: set[str] = set()  # a misspelt required param is one mistake
         for key in args:
             if key not in known:
                 ok = False
+                misspelt.update(closest(key, block.required_params - set(args)))
                 self.error(
                     "unknown-arg",
                     f"block '{block.name}' has no param '{key}'",
                     args.key_loc(key),
-                    self.model.key_path("layers", node.name, "args", key),
+                    self.model.key_path("layers", node.name, where, key),
                     did_you_mean(key, known, "the block takes no params")
                     if known
                     else "the block takes no params",
                 )
-        for key in sorted(block.required_params - set(args)):
+        for key in sorted(block.required_params - set(args) - misspelt):
             ok = False
             self.error(
                 "missing",
                 f"block '{block.name}' needs the argument '{key}'",
-                node.loc,
-                self.model.key_path("layers", node.name, "args"),
+                args.loc if node.arg_sets is not None else node.loc,
+                self.model.key_path("layers", node.name, where),
                 f"add `{key}: ...` to its `args`" if args else f"add `args: {{{key}: ...}}`",
             )
         return {**block.params, **args} if ok else None

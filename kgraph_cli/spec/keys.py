@@ -40,13 +40,15 @@ BLOCK_KEYS = {
     "outputs": "the ref (or list of refs) the block returns",
 }
 NODE_KIND_KEYS = {kind.value: kind for kind in NodeKind}
-NODE_COMMON_KEYS = {"from": "the node's inputs: a ref, a list of refs, or keyword refs"}
+NODE_COMMON_KEYS = {
+    "from": "the node's inputs: a ref, a list of refs, or keyword refs (a ref or a list each)"
+}
 NODE_EXTRA_KEYS = {
     NodeKind.LAYER: {"call": "keyword arguments for calling the layer (e.g. training)"},
     NodeKind.SHARE: {"call": "keyword arguments for calling the layer"},
     NodeKind.MODEL: {"trainable": "freeze (false) or unfreeze the sub-model"},
     NodeKind.BLOCK: {
-        "args": "arguments for the block's params",
+        "args": "arguments for the block's params, or a list of them: one set per repetition",
         "repeat": "chain the block N times (one input, one output)",
     },
 }

@@ -41,6 +41,7 @@ class NodeKind(StrEnum):
     SHARE = "share"  # call another node's layer again (shared weights)
     MODEL = "model"  # a fresh instance of a model from this spec
     BLOCK = "block"  # a parameterised sub-graph, expanded before building
+    OP = "op"  # a keras.ops function applied to tensors
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ class InputForm(StrEnum):
 
     SINGLE = "single"  # from: x          -> layer(x)
     LIST = "list"  # from: [a, b]         -> layer([a, b])
-    KEYWORD = "keyword"  # from: {query: q} -> layer(query=q)
+    KEYWORD = "keyword"  # from: {query: q} -> layer(query=q); {xs: [a, b]} -> layer(xs=[a, b])
 
 
 @dataclass
@@ -111,14 +112,34 @@ class NodeSpec:
     loc: Location
     inputs: list[Ref] = field(default_factory=list)
     input_form: InputForm = InputForm.SINGLE
+    # KEYWORD form: the keyword of each ref of `inputs` (repeated for a list),
+    # and the keywords whose value is a list of refs.
     input_keys: list[str] = field(default_factory=list)
+    list_keys: set[str] = field(default_factory=set)
     layer: LayerSpec | None = None
     model_call: ModelCall | None = None
     call_args: dict[str, Any] = field(default_factory=dict)
+    # An `op:` node's constant arguments (YAML data, locations kept).
+    op_args: YamlMap | None = None
     block_args: dict[str, Any] = field(default_factory=dict)
+    # `args: [{...}, {...}]`: one argument set per repetition of a block.
+    arg_sets: list[YamlMap] | None = None
     repeat: int = 1
     # For nodes made by expanding a block: the block node they came from.
     expanded_from: str | None = None
+
+    def keyword_inputs(self) -> dict[str, int | list[int]]:
+        """KEYWORD form: each keyword -> the index of its ref in `inputs`, or the
+        indices of its list of refs."""
+        grouped: dict[str, int | list[int]] = {key: [] for key in self.list_keys}
+        for index, key in enumerate(self.input_keys):
+            if key in self.list_keys:
+                indices = grouped.setdefault(key, [])
+                assert isinstance(indices, list)
+                indices.append(index)
+            else:
+                grouped[key] = index
+        return grouped
 
 
 @dataclass

@@ -57,10 +57,10 @@ class NodeParser(FieldChecker):
         if not kinds:
             self.error(
                 "missing",
-                f"node '{name}' says neither `type`, `share`, `model` nor `block`",
+                f"node '{name}' says neither `type`, `op`, `share`, `model` nor `block`",
                 loc,
                 path,
-                "add `type: <Keras layer>` (or share/model/block)",
+                "add `type: <Keras layer>` (or op/share/model/block)",
             )
             return None
         if len(kinds) > 1:
@@ -69,8 +69,8 @@ class NodeParser(FieldChecker):
                 f"node '{name}' has both `{kinds[0]}` and `{kinds[1]}`",
                 body.key_loc(kinds[1]),
                 f"{path}.{kinds[1]}",
-                "a node is exactly one of: a layer (type), a shared layer (share), "
-                "a model call (model) or a block",
+                "a node is exactly one of: a layer (type), a keras.ops function (op), "
+                "a shared layer (share), a model call (model) or a block",
             )
             return None
         kind = NODE_KIND_KEYS[kinds[0]]
@@ -94,6 +94,8 @@ class NodeParser(FieldChecker):
         if kind is NodeKind.LAYER:
             args = submap(body, ("type", "from", "call"))
             node.layer = self.layer_spec(target, args, body, path, node.target_loc)
+        elif kind is NodeKind.OP:  # every other key is a constant argument
+            node.op_args = submap(body, ("op", "from"))
         else:
             self.check_keys(
                 body,
@@ -102,12 +104,11 @@ class NodeParser(FieldChecker):
                 f"a `{kind.value}` node",
             )
         if "call" in body and (call := self.mapping(body, "call", f"{path}.call", "call")):
-            node.call_args = dict(call)
+            node.call_args = call
         if kind is NodeKind.MODEL:
             node.model_call = ModelCall(target, node.target_loc, self._trainable(body, path))
         if kind is NodeKind.BLOCK:
-            if "args" in body and (args := self.mapping(body, "args", f"{path}.args", "args")):
-                node.block_args = args
+            self._block_args(node, body, path)
             if "repeat" in body:
                 if positive_int(body["repeat"]):
                     node.repeat = body["repeat"]
@@ -119,7 +120,34 @@ class NodeParser(FieldChecker):
                         "repeat must be a positive integer",
                         body["repeat"],
                     )
+        if node.arg_sets is not None and "repeat" in body and node.repeat != len(node.arg_sets):
+            self.error(
+                "block-repeat",
+                f"repeat is {node.repeat} but `args` lists {len(node.arg_sets)} argument sets",
+                body.value_loc("repeat"),
+                f"{path}.repeat",
+                "drop `repeat`: a list of argument sets repeats the block once per set",
+            )
         return node
+
+    def _block_args(self, node: NodeSpec, body: YamlMap, path: str) -> None:
+        """`args: {...}` for every repetition, or `args: [{...}, {...}]`: one set each."""
+        if "args" not in body:
+            return
+        value = body["args"]
+        if not isinstance(value, YamlList):
+            if args := self.mapping(body, "args", f"{path}.args", "args"):
+                node.block_args = args
+            return
+        if not value:
+            self.type_error(body, "args", f"{path}.args", "`args` is an empty list", value)
+            return
+        sets = [
+            self.mapping(value, i, f"{path}.args[{i}]", "an argument set")
+            for i in range(len(value))
+        ]
+        node.arg_sets = [s if s is not None else YamlMap(loc=value.loc) for s in sets]
+        node.repeat = len(node.arg_sets)
 
     def _trainable(self, body: YamlMap, path: str) -> bool | None:
         if body.get("trainable") is None:
@@ -143,8 +171,22 @@ class NodeParser(FieldChecker):
             ]
         elif isinstance(value, YamlMap):
             node.input_form = InputForm.KEYWORD
-            for key in value:
-                if (r := self.ref(value, key, f"{path}.{key}")) is not None:
+            for key, refs in value.items():
+                if isinstance(refs, YamlList):  # initial_state: [enc.1, enc.2]
+                    node.list_keys.add(key)
+                    if not refs:
+                        self.error(
+                            "type",
+                            f"`{key}` is an empty list",
+                            self.where(value, key),
+                            f"{path}.{key}",
+                            "name at least one input or node",
+                        )
+                    for i in range(len(refs)):
+                        if (r := self.ref(refs, i, f"{path}.{key}[{i}]")) is not None:
+                            node.input_keys.append(key)
+                            node.inputs.append(r)
+                elif (r := self.ref(value, key, f"{path}.{key}")) is not None:
                     node.input_keys.append(key)
                     node.inputs.append(r)
         elif (r := self.ref(body, "from", path)) is not None:

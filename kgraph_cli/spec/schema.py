@@ -10,6 +10,7 @@ from typing import Any
 
 from kgraph_cli.keras_classes import LAYER_ARGUMENTS
 from kgraph_cli.layers import keras_catalog, string_identifiers
+from kgraph_cli.ops_catalog import ops_catalog
 from kgraph_cli.spec.keys import (
     BLOCK_KEYS,
     INPUT_KEYS,
@@ -38,7 +39,12 @@ def _refs_schema() -> dict[str, Any]:
         "oneOf": [
             _REF,
             {"type": "array", "items": _REF, "minItems": 1},
-            {"type": "object", "additionalProperties": _REF},
+            {
+                "type": "object",
+                "additionalProperties": {
+                    "oneOf": [_REF, {"type": "array", "items": _REF, "minItems": 1}]
+                },
+            },
         ],
     }
 
@@ -56,6 +62,7 @@ def _outputs_schema(description: str) -> dict[str, Any]:
 
 def _node_schema() -> dict[str, Any]:
     catalog = keras_catalog()
+    ops = ops_catalog()
     kinds = [kind.value for kind in NodeKind]
     reserved = {"from", "call"}
     properties: dict[str, Any] = {
@@ -67,12 +74,22 @@ def _node_schema() -> dict[str, Any]:
                 {"type": "string", "pattern": _PARAM_VALUE},
             ],
         },
+        "op": {
+            "description": "a keras.ops function, applied to the `from` tensors",
+            "anyOf": [{"enum": sorted(ops)}, {"type": "string", "pattern": _PARAM_VALUE}],
+        },
         "share": {**_NAME, "description": "reuse this node's layer (shared weights)"},
         "model": {**_NAME, "description": "call a fresh instance of this spec model"},
         "block": {**_NAME, "description": "expand this block here"},
         "from": _refs_schema(),
         "call": {"type": "object", "description": NODE_EXTRA_KEYS[NodeKind.LAYER]["call"]},
-        "args": {"type": "object", "description": NODE_EXTRA_KEYS[NodeKind.BLOCK]["args"]},
+        "args": {
+            "description": NODE_EXTRA_KEYS[NodeKind.BLOCK]["args"],
+            "oneOf": [
+                {"type": "object"},
+                {"type": "array", "items": {"type": "object"}, "minItems": 1},
+            ],
+        },
         "repeat": {
             "type": "integer",
             "minimum": 1,
@@ -103,12 +120,22 @@ def _node_schema() -> dict[str, Any]:
         }
         for name, info in sorted(catalog.items())
     ]
+    per_op = [
+        {
+            "if": {"properties": {"op": {"const": name}}, "required": ["op"]},
+            "then": {
+                "description": info.doc,
+                "propertyNames": {"enum": sorted({*info.named_params, "op", "from"})},
+            },
+        }
+        for name, info in sorted(ops.items())
+    ]
     return {
         "type": "object",
         "properties": properties,
         "required": ["from"],
         "oneOf": [{"required": [kind]} for kind in kinds],
-        "allOf": per_layer,
+        "allOf": per_layer + per_op,
     }
 
 

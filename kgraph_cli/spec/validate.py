@@ -1,6 +1,6 @@
 """Every check that needs no TensorFlow, over a loaded spec: the default model,
-model references and their cycles, views, each graph's DAG, and layer types and
-arguments against the layer registry."""
+model references and their cycles, views, each graph's DAG, layer types and
+arguments against the layer registry, and ops and constants (`constants.py`)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from kgraph_cli.layers import (
     string_identifiers,
 )
 from kgraph_cli.spec.assemble import load_spec
+from kgraph_cli.spec.constants import check_constant_refs, check_op, check_unresolved_params
 from kgraph_cli.spec.graph import ModelGraph, check_model_graph, depends_on_inputs, resolve
 from kgraph_cli.spec.loader import YamlMap
 from kgraph_cli.spec.model import LayerSpec, ModelCall, ModelSpec, NodeKind, NodeSpec, Ref, Spec
@@ -54,6 +55,9 @@ def validate_spec(
     return ValidSpec(spec, registry, checker.graphs, checker.model_order, diagnostics)
 
 
+# Keras layers whose argument is a Python function.
+_CODE_LAYERS = {"Lambda"}
+
 # The argument-name suffix that says what kind of name a string value is.
 _IDENTIFIER_KINDS = {"activation": "activations", "initializer": "initializers"}
 
@@ -77,6 +81,10 @@ class _Checker(Reporter):
                 for node in model.nodes.values():
                     if node.layer is not None:
                         self.check_layer(node.layer, model.key_path("layers", node.name))
+                    if node.kind is NodeKind.OP:
+                        check_op(self, model, node)
+                    check_constant_refs(self, model, node)
+                    check_unresolved_params(self, model, node)
         for model in spec.models.values():
             if model.graph is not None:
                 self.check_view(model)
@@ -204,6 +212,16 @@ class _Checker(Reporter):
         return Ref(name, None, base.inputs[name].loc)
 
     def check_layer(self, layer: LayerSpec, path: str) -> None:
+        if layer.type in _CODE_LAYERS:
+            self.error(
+                "runs-code",
+                f"{layer.type} runs Python code, and a spec never runs code",
+                layer.loc,
+                f"{path}.type",
+                "write the computation with `op:` nodes (keras.ops functions), or as a "
+                "layer class in a module loaded with --plugin",
+            )
+            return
         info = self.registry.get(layer.type)
         if info is None:
             self.error(
