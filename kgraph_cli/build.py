@@ -20,6 +20,7 @@ from kgraph_cli.spec.model import (
     ModelSpec,
     NodeKind,
     NodeSpec,
+    OutputSpec,
     Ref,
 )
 from kgraph_cli.spec.validate import ValidSpec
@@ -66,7 +67,9 @@ class ModelBuilder(Reporter):
         inputs, tensors = self._graph(model, shared=instance_name is None)
         if tensors is None:
             return None
-        outputs = [self._output_tensor(model, o.name, o.ref, tensors) for o in model.outputs]
+        outputs = self._outputs(model, model.outputs, tensors)
+        if outputs is None:
+            return None
         return self._keras_model(
             [inputs[n] for n in model.inputs], outputs, instance_name or name, model.name
         )
@@ -76,7 +79,9 @@ class ModelBuilder(Reporter):
         inputs, tensors = self._graph(base, shared=instance_name is None)
         if tensors is None:
             return None
-        outputs = [self._output_tensor(base, o.name, o.ref, tensors) for o in view.outputs]
+        outputs = self._outputs(base, view.outputs, tensors, view)
+        if outputs is None:
+            return None
         return self._keras_model(
             [inputs[r.node] for r in view.view_inputs or []],
             outputs,
@@ -96,8 +101,35 @@ class ModelBuilder(Reporter):
                 name=name,
             )
 
-    def _output_tensor(self, model: ModelSpec, name: str, ref: Ref, tensors: dict) -> Any:
+    def _outputs(
+        self,
+        model: ModelSpec,
+        outputs: list[OutputSpec],
+        tensors: dict,
+        owner: ModelSpec | None = None,
+    ) -> list | None:
+        """The output tensors of `owner` (a view; by default `model`), refs into
+        `model`'s graph; None if one is wrong."""
+        try:
+            return [self._output_tensor(model, o, tensors, owner or model) for o in outputs]
+        except _NodeFailed:
+            return None
+
+    def _output_tensor(
+        self, model: ModelSpec, output: OutputSpec, tensors: dict, owner: ModelSpec
+    ) -> Any:
+        name, ref = output.name, output.ref
         tensor = self._tensor(model, resolve(model, ref) or ref, tensors)
+        if isinstance(tensor, (list, tuple, dict)):
+            count = len(tensor)
+            self.error(
+                "ref",
+                f"output '{name}' is '{ref}', which has {count} outputs; an output is one tensor",
+                ref.loc,
+                owner.key_path("outputs"),
+                f"name one of them: {', '.join(f'{ref}.{i}' for i in range(count))}",
+            )
+            raise _NodeFailed
         producer = keras_graph.producer(tensor).name
         if producer != name:  # give the output the name the spec chose
             tensor = self.keras.layers.Identity(name=name)(tensor)

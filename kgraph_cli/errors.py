@@ -49,6 +49,7 @@ class Code(StrEnum):
     DUPLICATE_NAME = "duplicate-name"
     CYCLE = "cycle"
     UNUSED = "unused"
+    NOT_ADAPTED = "not-adapted"
     UNREACHABLE = "unreachable"
     TOO_DEEP = "too-deep"
     UNKNOWN_LAYER = "unknown-layer"
@@ -164,6 +165,11 @@ class Reporter:
         related: tuple[tuple[Location, str], ...] = (),
     ) -> None:
         self.diagnostics.append(Diagnostic(code, message, loc, path, hint, related=related))
+
+    def warn(
+        self, code: str, message: str, loc: Location | None, path: str = "", hint: str = ""
+    ) -> None:
+        self.diagnostics.append(Diagnostic(code, message, loc, path, hint, Severity.WARNING))
 
 
 class KgraphError(Exception):

@@ -58,6 +58,8 @@ def describe_class(cls: type) -> dict[str, Any]:
         "params": sorted(params),
         "required": sorted(name for name, required in params.items() if required),
         "wraps_layer": any(name in params for name in LAYER_ARGUMENTS),
+        # A preprocessing layer that learns from data (Normalization...).
+        "adapts": callable(getattr(cls, "adapt", None)),
         "doc": doc[0] if doc else "",
     }
 

@@ -25,6 +25,7 @@ class LayerInfo:
     required: frozenset[str]
     wraps_layer: bool
     doc: str = ""
+    adapts: bool = False  # has adapt(): learns its state from data
     # None for Keras's own layers; the class itself for a plugin layer.
     plugin_class: Any = None
 
@@ -87,6 +88,7 @@ def _info(name: str, entry: dict[str, Any], plugin_class: Any = None) -> LayerIn
         frozenset(entry["required"]),
         entry["wraps_layer"],
         entry.get("doc", ""),
+        entry.get("adapts", False),
         plugin_class,
     )
 

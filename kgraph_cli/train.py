@@ -256,6 +256,7 @@ def train_model(
     when it ends (or is interrupted): a run it replaces (--force) survives any
     failure.
     """
+    from kgraph_cli.adapt import adapt_layers
     from kgraph_cli.build import ModelBuilder
     from kgraph_cli.data.pipeline import ModelIO, prepare_data
 
@@ -268,6 +269,8 @@ def train_model(
     data = prepare_data(
         train, ModelIO.of(model, train), spec_dir, options.data_dir, valid.spec.file
     )
+    if start is None:  # a trained model has adapted already
+        adapt_layers(model, valid.spec.models[model_name], data.train.inputs, reporter)
     spec_text = resolved_spec_text(valid.spec)
     run_dir = plan_run_dir(options, model_name, spec_text)
     run = _Run(valid, model_name, train, model, data, spec_text, options, reporter, run_dir)

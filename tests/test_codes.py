@@ -1,9 +1,10 @@
 """Diagnostic codes are one enumeration (errors.Code): the code uses no code
 that is not in it, every code is used somewhere, and the golden corpus's
 codes are all known. Read from the code with `ast`: the first argument of
-`Diagnostic(...)`, `SpecError.at(...)`, `BindProblem(...)` and of the collectors' `error(...)`/`_error(...)`, the code
-argument of the builder's `_fail(...)`, `code=` arguments and defaults, and
-KgraphError classes' `code = ...`.
+`Diagnostic(...)`, `SpecError.at(...)`, `BindProblem(...)` and of the
+collectors' `error(...)`/`warn(...)`/`at_node(...)`, the code argument of the
+builder's `_fail(...)`, `code=` arguments and defaults, and KgraphError
+classes' `code = ...`.
 """
 
 from __future__ import annotations

@@ -225,7 +225,8 @@ inputs:
   img: [32, 32, 3]
 layers:
   stage: {block: dw, from: img,
-          args: [{filters: 64}, {filters: 128, strides: 2}, {filters: 128}, {filters: 256, strides: 2}]}
+          args: [{filters: 64}, {filters: 128, strides: 2},
+                 {filters: 128}, {filters: 256, strides: 2}]}
 outputs: [stage]
 """
 

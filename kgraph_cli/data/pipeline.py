@@ -236,7 +236,7 @@ class _Feeder(Reporter):
             array = np.stack([np.asarray(fields[f]) for f in feed.fields], axis=-1)
         else:
             array = np.asarray(fields[feed.fields[0]])
-        if array.dtype == object or array.dtype.kind in "US":
+        if (array.dtype == object or array.dtype.kind in "US") and not self.takes_text(feed):
             if not feed.transforms or array.dtype.kind != "O":
                 self.fail(
                     feed,
@@ -299,9 +299,21 @@ class _Feeder(Reporter):
             return ((array - mean) / std).astype(np.float32)
         raise ValueError(f"unknown transform {name}")
 
+    def takes_text(self, feed: FeedSpec) -> bool:
+        """A `dtype: string` input (for TextVectorization, StringLookup...)."""
+        return feed.target in self.io.inputs and self.io.inputs[feed.target][1] == "string"
+
     def check_input(self, feed: FeedSpec, array: np.ndarray, split: str) -> np.ndarray:
         shape, dtype = self.io.inputs[feed.target]
         self.check_shape(feed, array, shape, f"input '{feed.target}'", split)
+        if dtype == "string":
+            if array.dtype.kind not in "USO":
+                self.fail(
+                    feed,
+                    f"input '{feed.target}' takes text but the {split} data is {array.dtype}",
+                    "feed a field of strings, or change the input's dtype",
+                )
+            return array.astype(str).astype(object)  # what tf.string takes from numpy
         self.check_finite(feed, array, split)
         vocab = self.io.vocab_sizes.get(feed.target)
         # Ids: integer inputs, and float inputs that feed an Embedding (the guide's

@@ -87,7 +87,7 @@ def check_model_graph(spec: Spec, model: ModelSpec) -> tuple[ModelGraph, list[Di
             if (r := lookup(ref, model.key_path("layers", name, "from"))) is not None
         ]
         if node.kind is NodeKind.SHARE:
-            _check_share(model, node, problems, share_cycles)
+            _check_share(spec, model, node, problems, share_cycles)
     resolved_outputs = []
     seen_outputs: dict[str, Location] = {}
     for output in model.outputs:
@@ -117,6 +117,7 @@ def check_model_graph(spec: Spec, model: ModelSpec) -> tuple[ModelGraph, list[Di
 
 
 def _check_share(
+    spec: Spec,
     model: ModelSpec, node: NodeSpec, problems: list[Diagnostic], cycles: set[frozenset[str]]
 ) -> None:
     """Point a `share:` node at the node that owns the layer: a sharer of a
@@ -127,16 +128,7 @@ def _check_share(
     while True:
         owner = model.nodes.get(target)
         if owner is None:
-            problems.append(
-                Diagnostic(
-                    "undefined-ref",
-                    f"node '{node.name}' shares the layer of '{target}', which is "
-                    f"not a node of model '{model.name}'",
-                    node.target_loc,
-                    model.key_path("layers", node.name, "share"),
-                    did_you_mean(target, model.nodes),
-                )
-            )
+            problems.append(_unknown_share(spec, model, node, target))
             return
         if owner.kind is not NodeKind.SHARE:
             # Share the original layer, not the sharer; so does every sharer
@@ -153,6 +145,29 @@ def _check_share(
         chain.append(owner.name)
         on_chain.add(owner.name)
         target = owner.target
+
+
+def _unknown_share(spec: Spec, model: ModelSpec, node: NodeSpec, target: str) -> Diagnostic:
+    owners = [m.name for m in spec.models.values() if m is not model and target in m.nodes]
+    if owners:  # the seq2seq inference decoder reusing the training decoder's layers
+        return Diagnostic(
+            "undefined-ref",
+            f"node '{node.name}' shares the layer of '{target}', a node of model "
+            f"'{owners[0]}': `share:` reaches only the nodes of its own model",
+            node.target_loc,
+            model.key_path("layers", node.name, "share"),
+            f"build '{model.name}' over that model's layers instead: `graph: {owners[0]}` "
+            "with the inputs and outputs it needs (a view); or call the whole model as "
+            f"`{{model: {owners[0]}, from: ...}}`",
+        )
+    return Diagnostic(
+        "undefined-ref",
+        f"node '{node.name}' shares the layer of '{target}', which is "
+        f"not a node of model '{model.name}'",
+        node.target_loc,
+        model.key_path("layers", node.name, "share"),
+        did_you_mean(target, [n for n in model.nodes if n != node.name]),
+    )
 
 
 def _share_cycle_diagnostic(model: ModelSpec, cycle: list[str]) -> Diagnostic:

@@ -44,7 +44,10 @@ NODE_COMMON_KEYS = {
     "from": "the node's inputs: a ref, a list of refs, or keyword refs (a ref or a list each)"
 }
 NODE_EXTRA_KEYS = {
-    NodeKind.LAYER: {"call": "keyword arguments for calling the layer (e.g. training)"},
+    NodeKind.LAYER: {
+        "call": "keyword arguments for calling the layer (e.g. training)",
+        "adapt": "true: adapt the preprocessing layer on the training data before training",
+    },
     NodeKind.SHARE: {"call": "keyword arguments for calling the layer"},
     NodeKind.MODEL: {"trainable": "freeze (false) or unfreeze the sub-model"},
     NodeKind.BLOCK: {

@@ -119,6 +119,8 @@ class NodeSpec:
     layer: LayerSpec | None = None
     model_call: ModelCall | None = None
     call_args: dict[str, Any] = field(default_factory=dict)
+    # `adapt: true`: the layer learns its state from the training data first.
+    adapt: bool = False
     # An `op:` node's constant arguments (YAML data, locations kept).
     op_args: YamlMap | None = None
     block_args: dict[str, Any] = field(default_factory=dict)

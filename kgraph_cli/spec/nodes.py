@@ -92,7 +92,8 @@ class NodeParser(FieldChecker):
         else:
             self._node_inputs(node, body, f"{path}.from")
         if kind is NodeKind.LAYER:
-            args = submap(body, ("type", "from", "call"))
+            args = submap(body, ("type", "from", "call", "adapt"))
+            node.adapt = "adapt" in body and bool(self.boolean(body, "adapt", f"{path}.adapt"))
             node.layer = self.layer_spec(target, args, body, path, node.target_loc)
         elif kind is NodeKind.OP:  # every other key is a constant argument
             node.op_args = submap(body, ("op", "from"))

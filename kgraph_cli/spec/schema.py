@@ -64,7 +64,7 @@ def _node_schema() -> dict[str, Any]:
     catalog = keras_catalog()
     ops = ops_catalog()
     kinds = [kind.value for kind in NodeKind]
-    reserved = {"from", "call"}
+    reserved = {"from", "call", "adapt"}
     properties: dict[str, Any] = {
         "type": {
             "description": "a Keras layer class (keras.layers), or module.Class from a --plugin",
@@ -96,6 +96,7 @@ def _node_schema() -> dict[str, Any]:
             "description": NODE_EXTRA_KEYS[NodeKind.BLOCK]["repeat"],
         },
         "trainable": {"type": "boolean"},
+        "adapt": {"type": "boolean", "description": NODE_EXTRA_KEYS[NodeKind.LAYER]["adapt"]},
     }
     activation = {
         "anyOf": [

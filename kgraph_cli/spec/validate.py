@@ -55,6 +55,22 @@ def validate_spec(
     return ValidSpec(spec, registry, checker.graphs, checker.model_order, diagnostics)
 
 
+# Preprocessing layers and the arguments that give the state adapt() learns.
+_STATE_ARGUMENTS = {
+    "Normalization": ("mean", "variance"),
+    "Discretization": ("bin_boundaries",),
+    "IntegerLookup": ("vocabulary",),
+    "StringLookup": ("vocabulary",),
+    "TextVectorization": ("vocabulary",),
+}
+_UNADAPTED = {
+    "Normalization": "with no statistics it passes its input through unchanged",
+    "Discretization": "it has no bins to sort values into",
+    "IntegerLookup": "its vocabulary is empty, so every value maps to the OOV index",
+    "StringLookup": "its vocabulary is empty, so every value maps to the OOV index",
+    "TextVectorization": "its vocabulary is empty, so every token maps to the OOV index",
+}
+
 # Keras layers whose argument is a Python function.
 _CODE_LAYERS = {"Lambda"}
 
@@ -81,6 +97,7 @@ class _Checker(Reporter):
                 for node in model.nodes.values():
                     if node.layer is not None:
                         self.check_layer(node.layer, model.key_path("layers", node.name))
+                        self.check_adapt(model, node, node.layer)
                     if node.kind is NodeKind.OP:
                         check_op(self, model, node)
                     check_constant_refs(self, model, node)
@@ -277,6 +294,34 @@ class _Checker(Reporter):
                 self.check_layer(sub, f"{path}.{arg}")
             elif sub.model not in self.spec.models:
                 self._unknown_model(sub, f"{path}.{arg}.model")
+
+    def check_adapt(self, model: ModelSpec, node: NodeSpec, layer: LayerSpec) -> None:
+        """`adapt: true` only where there is an adapt(); a layer that needs one
+        and has neither `adapt` nor its state as arguments does nothing useful."""
+        info = self.registry.get(layer.type)
+        if info is None:
+            return
+        path = model.key_path("layers", node.name)
+        if node.adapt and not info.adapts:
+            self.error(
+                "layer-arg",
+                f"{layer.type} has no adapt(): `adapt` is for preprocessing layers that "
+                "learn from data",
+                layer.loc,
+                f"{path}.adapt",
+                "remove `adapt`; layers that adapt: " + ", ".join(sorted(_STATE_ARGUMENTS)),
+            )
+        state = _STATE_ARGUMENTS.get(layer.type)
+        if state and not node.adapt and not any(arg in layer.args for arg in state):
+            self.warn(
+                "not-adapted",
+                f"{layer.type} gets neither `adapt: true` nor {' / '.join(state)}: "
+                f"{_UNADAPTED[layer.type]}",
+                layer.loc,
+                path,
+                "add `adapt: true` to learn it from the training data (kept in the saved "
+                f"model), or give {' and '.join(state)}",
+            )
 
     def check_identifier(self, layer: LayerSpec, arg: str, path: str) -> None:
         """`activation: relu`-style strings name something Keras knows."""
