@@ -8,7 +8,9 @@ tests/invalid/59-61 hold the golden cases of color_mode, image_size and delimite
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
 from kgraph_cli.check import check_spec_file
@@ -336,3 +338,46 @@ def test_generated_data_runs_the_same_checks_first() -> None:
         generate(SourceSpec("generated", body, body.loc, "train.data.source"), io)
     (diagnostic,) = info.value.diagnostics
     assert diagnostic.message == "seed must be an integer >= 0, got string 'x'"
+
+
+def _generate(text: str, io: Any) -> dict[str, Any]:
+    from kgraph_cli.data.generated import generate
+
+    body = parse_yaml(text, "spec.yaml")["source"]
+    return generate(SourceSpec("generated", body, body.loc, "train.data.source"), io).splits
+
+
+def test_generated_targets_of_an_autoencoder_are_its_inputs() -> None:
+    from kgraph_cli.data.pipeline import ModelIO
+
+    io = ModelIO({"img": ((6, 6), "float32")}, {"decoded": (6, 6)}, {"decoded": "mse"})
+    train = _generate("source: {generated: 8}\n", io)["train"]
+    np.testing.assert_array_equal(train["decoded"], train["img"])
+    # A sigmoid reconstruction (binary cross-entropy) gets pixels in [0, 1].
+    io.losses["decoded"] = "BinaryCrossentropy"
+    train = _generate("source: {generated: 8}\n", io)["train"]
+    np.testing.assert_array_equal(train["decoded"], train["img"])
+    assert train["img"].min() >= 0 and train["img"].max() <= 1
+    # A classifier's targets stay labels.
+    io = ModelIO({"x": ((3,), "float32")}, {"y": (3,)}, {"y": "CategoricalCrossentropy"})
+    train = _generate("source: {generated: 8}\n", io)["train"]
+    assert set(np.unique(train["y"])) <= {0.0, 1.0}
+
+
+def test_generated_positions_count_along_the_last_axis() -> None:
+    from kgraph_cli.data.pipeline import ModelIO
+
+    io = ModelIO(
+        {"tokens": ((5,), "int32"), "pos": ((5,), "int32")},
+        {"y": (2,)},
+        {"y": "SparseCategoricalCrossentropy"},
+        {"tokens": 100, "pos": 5},
+    )
+    train = _generate("source: {generated: 4, positions: [pos]}\n", io)["train"]
+    np.testing.assert_array_equal(train["pos"], np.tile(np.arange(5), (4, 1)))
+    assert train["tokens"].max() > 4  # still random ids
+    with pytest.raises(SpecError) as info:
+        _generate("source: {generated: 4, positions: [poss]}\n", io)
+    (diagnostic,) = info.value.diagnostics
+    assert diagnostic.message == "positions: 'poss' is not an input of the model"
+    assert diagnostic.hint == "did you mean 'pos'?"

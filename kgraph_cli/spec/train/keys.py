@@ -80,6 +80,7 @@ SOURCE_KINDS: dict[str, dict[str, str]] = {
         "seed": "random seed (default 0)",
         "sequence_length": "length used for variable-length (null) dimensions (default 16)",
         "test_samples": "number of generated test samples (default: a quarter)",
+        "positions": "inputs that get positions 0..N-1 along their last axis, not random ids",
     },
 }
 # The keras.datasets collections kgraph reads (from their files, or downloaded),

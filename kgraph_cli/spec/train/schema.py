@@ -58,6 +58,7 @@ _SOURCE_VALUES: dict[str, dict[str, Any]] = {
     "generated": _POSITIVE,
     "sequence_length": _POSITIVE,
     "test_samples": _POSITIVE,
+    "positions": {"type": "array", "items": {"type": "string"}},
     "seed": {"type": "integer", "minimum": 0},
 }
 

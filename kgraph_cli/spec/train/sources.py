@@ -161,6 +161,18 @@ class SourceChecker(FieldChecker):
         for option, (minimum, hint) in _GENERATED_OPTIONS.items():
             if option in body:
                 self.number(body, option, f"{path}.{option}", int, minimum, hint=hint)
+        names = body.get("positions")
+        if "positions" in body and not (
+            isinstance(names, YamlList) and all(isinstance(n, str) for n in names)
+        ):
+            self.type_error(
+                body,
+                "positions",
+                f"{path}.positions",
+                "positions must be a list of input names",
+                names,
+                "e.g. positions: [pos]",
+            )
 
     def npy(self, body: YamlMap, path: str) -> None:
         files = body["npy"]
