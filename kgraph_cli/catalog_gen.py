@@ -34,6 +34,7 @@ def build_catalog() -> dict[str, Any]:
     return {
         "keras_version": keras.__version__,
         "layers": layers,
+        "keras_internal_layers": _internal_layers(keras),
         "ops": _ops(keras.ops),
         "activations": _string_identifiers("activations"),
         "initializers": _string_identifiers("initializers"),
@@ -53,6 +54,29 @@ def build_catalog() -> dict[str, Any]:
             keras.optimizers.schedules, keras.optimizers.schedules.LearningRateSchedule, []
         ),
     }
+
+
+def _internal_layers(keras: Any) -> dict[str, Any]:
+    """Keras's own layer classes that keras.layers does not export (ConvNeXt's
+    LayerScale, InceptionResNetV2's CustomScaleLayer...), by module.Class."""
+    import importlib
+    import pkgutil
+
+    import keras.src.applications as applications
+
+    exported = {obj for obj in vars(keras.layers).values() if isinstance(obj, type)}
+    found = {}
+    for info in pkgutil.iter_modules(applications.__path__):
+        module = importlib.import_module(f"{applications.__name__}.{info.name}")
+        for name, obj in sorted(vars(module).items()):
+            if (
+                isinstance(obj, type)
+                and issubclass(obj, keras.layers.Layer)
+                and obj.__module__ == module.__name__
+                and obj not in exported
+            ):
+                found[f"{module.__name__}.{name}"] = describe_class(obj)
+    return found
 
 
 # keras.ops functions that are no graph operation: they give numpy arrays, or

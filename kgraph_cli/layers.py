@@ -32,7 +32,18 @@ class LayerInfo:
 
 @cache
 def keras_catalog() -> dict[str, LayerInfo]:
+    """Every layer class of keras.layers, by name."""
     return {name: _info(name, entry) for name, entry in catalog_data()["layers"].items()}
+
+
+@cache
+def keras_internal_layers() -> dict[str, LayerInfo]:
+    """Keras's own layer classes outside keras.layers, by their full name
+    (`keras.src.applications.convnext.LayerScale`): a spec may name these,
+    and no other module path under `keras.`."""
+    return {
+        name: _info(name, entry) for name, entry in catalog_data()["keras_internal_layers"].items()
+    }
 
 
 @cache
@@ -97,7 +108,7 @@ class LayerRegistry:
     """Layer types a spec may use: Keras's, then `module.Class` from plugins."""
 
     def __init__(self, plugins: list[str] | tuple[str, ...] = ()):
-        self.layers: dict[str, LayerInfo] = dict(keras_catalog())
+        self.layers: dict[str, LayerInfo] = {**keras_catalog(), **keras_internal_layers()}
         self.plugin_modules: dict[str, str] = {}  # module name -> what the user passed
         for plugin in plugins:
             self._load_plugin(plugin)
@@ -115,7 +126,11 @@ class LayerRegistry:
             return info.plugin_class
         from kgraph_cli.tf import import_keras
 
-        return getattr(import_keras().layers, name)
+        keras = import_keras()
+        if name in keras_internal_layers():  # a module of the installed Keras: safe
+            module, _, short = name.rpartition(".")
+            return getattr(importlib.import_module(module), short)
+        return getattr(keras.layers, name)
 
     def _load_plugin(self, plugin: str) -> None:
         from kgraph_cli.keras_classes import describe_class

@@ -227,3 +227,24 @@ def test_activation_and_initializer_names_are_checked(write_spec):
         ("layers.d.activation", "did you mean 'relu'?"),
         ("layers.d.kernel_initializer", "did you mean 'glorot_uniform'?"),
     }
+
+
+def test_keras_classes_outside_keras_layers_are_named_by_module(write_spec):
+    from kgraph_cli import api
+
+    path = write_spec(
+        "kgraph: 1\ninputs: {x: [4, 4, 8]}\n"
+        "layers:\n"
+        "  scale: {type: keras.src.applications.convnext.LayerScale, init_values: 0.5,\n"
+        "          projection_dim: 8, from: x}\n"
+        "  scaled: {type: keras.src.applications.inception_resnet_v2.CustomScaleLayer,\n"
+        "           scale: 0.17, from: [x, scale]}\n"
+        "outputs: [scaled]\n"
+    )
+    model = api.build(path)
+    assert type(model.get_layer("scale")).__name__ == "LayerScale"
+    assert model.count_params() == 8
+    # Only the classes the catalog lists: never an arbitrary module under keras.
+    path.write_text(path.read_text().replace("convnext.LayerScale", "convnext.layers"))
+    found = errors_of(path)
+    assert found[0][0] == "unknown-layer"

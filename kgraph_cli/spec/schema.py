@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from kgraph_cli.keras_classes import LAYER_ARGUMENTS
-from kgraph_cli.layers import keras_catalog, string_identifiers
+from kgraph_cli.layers import keras_catalog, keras_internal_layers, string_identifiers
 from kgraph_cli.ops_catalog import ops_catalog
 from kgraph_cli.spec.keys import (
     BLOCK_KEYS,
@@ -61,7 +61,7 @@ def _outputs_schema(description: str) -> dict[str, Any]:
 
 
 def _node_schema() -> dict[str, Any]:
-    catalog = keras_catalog()
+    catalog = {**keras_catalog(), **keras_internal_layers()}
     ops = ops_catalog()
     kinds = [kind.value for kind in NodeKind]
     reserved = {"from", "call", "adapt"}

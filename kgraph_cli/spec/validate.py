@@ -11,6 +11,7 @@ from kgraph_cli.errors import Diagnostic, Location, Reporter, SpecError
 from kgraph_cli.layers import (
     PLUGIN_FILE,
     LayerRegistry,
+    keras_internal_layers,
     keras_module_prefix,
     string_identifiers,
 )
@@ -342,6 +343,13 @@ class _Checker(Reporter):
 
     def _layer_hint(self, name: str) -> str:
         module, dot, _ = name.rpartition(".")
+        if name.startswith("keras.src."):
+            return did_you_mean(
+                name,
+                keras_internal_layers(),
+                "of Keras's own modules a spec names only the layer classes keras.layers "
+                "does not export: " + ", ".join(keras_internal_layers()),
+            )
         keras_names = [n for n in self.registry.names() if "." not in n]
         if (written := keras_module_prefix(name)) and module not in self.registry.plugin_modules:
             # `keras.layers.Dense`, as Python imports it: a spec names the class alone.
