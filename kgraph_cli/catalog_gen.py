@@ -12,7 +12,7 @@ import types
 from typing import Any
 
 from kgraph_cli.keras_classes import describe_class, describe_function
-from kgraph_cli.keras_graph import string_objects
+from kgraph_cli.keras_graph import application_layer_classes, string_objects
 from kgraph_cli.layers import CATALOG_PATH
 from kgraph_cli.ops_catalog import CALLABLE_PARAMS
 
@@ -59,24 +59,12 @@ def build_catalog() -> dict[str, Any]:
 def _internal_layers(keras: Any) -> dict[str, Any]:
     """Keras's own layer classes that keras.layers does not export (ConvNeXt's
     LayerScale, InceptionResNetV2's CustomScaleLayer...), by module.Class."""
-    import importlib
-    import pkgutil
-
-    import keras.src.applications as applications
-
     exported = {obj for obj in vars(keras.layers).values() if isinstance(obj, type)}
-    found = {}
-    for info in pkgutil.iter_modules(applications.__path__):
-        module = importlib.import_module(f"{applications.__name__}.{info.name}")
-        for name, obj in sorted(vars(module).items()):
-            if (
-                isinstance(obj, type)
-                and issubclass(obj, keras.layers.Layer)
-                and obj.__module__ == module.__name__
-                and obj not in exported
-            ):
-                found[f"{module.__name__}.{name}"] = describe_class(obj)
-    return found
+    return {
+        name: describe_class(cls)
+        for name, cls in application_layer_classes().items()
+        if issubclass(cls, keras.layers.Layer) and cls not in exported
+    }
 
 
 # keras.ops functions that are no graph operation: they give numpy arrays, or

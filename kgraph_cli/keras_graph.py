@@ -174,3 +174,37 @@ def tensor_text(tensor: Any) -> str:
 def layer_count(model: Any) -> int:
     """The layers of a model, its Input layers not counted."""
     return sum(type(layer).__name__ != "InputLayer" for layer in model.layers)
+
+
+def op_function_names(operation: Any) -> list[str]:
+    """The names the keras.ops function behind a graph op may have, most
+    likely first: `op_function_name`'s, then with acronyms kept whole (`FFT2`
+    -> `fft2`, `RGBToHSV` -> `image.rgb_to_hsv`), run together (`IsIn` ->
+    `isin`), and `...Norm` as `..._normalization` (`RMSNorm`). Which one
+    makes the operation is for the caller to check."""
+    cls = type(operation)
+    prefix = "image." if cls.__module__.endswith(".image") else ""
+    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", cls.__name__).lower()
+    names = [
+        op_function_name(operation),
+        prefix + words,
+        prefix + words.replace("_", ""),
+        prefix + re.sub(r"_norm$", "_normalization", words),
+    ]
+    return list(dict.fromkeys(names))
+
+
+def application_layer_classes() -> dict[str, type]:
+    """The classes defined in the modules of keras.applications, by their full
+    name (`keras.src.applications.convnext.LayerScale`)."""
+    import pkgutil
+
+    import keras.src.applications as applications
+
+    found: dict[str, type] = {}
+    for info in pkgutil.iter_modules(applications.__path__):
+        module = importlib.import_module(f"{applications.__name__}.{info.name}")
+        for name, obj in sorted(vars(module).items()):
+            if isinstance(obj, type) and obj.__module__ == module.__name__:
+                found[f"{module.__name__}.{name}"] = obj
+    return found

@@ -4,8 +4,10 @@
   shared layers, nested models, wrappers, masks, the summary's order);
 - `configs`: layer configs as minimal spec values (defaults dropped, Keras
   objects as `{type: ...}` or their string);
-- `command`: the command: output checks, loading, the in-memory rebuild check,
-  writing the spec and the weights;
+- `ops`: keras.ops operations (`x * 2`, `ops.concatenate`) as `op:` nodes,
+  each checked to make the same operation;
+- `command`: the command: output checks, loading, the in-memory rebuild check
+  (parameters and operations), writing the spec and the weights;
 - `result`: what an import makes (`ImportResult`, `Renamed`) and its error.
 
 The YAML itself is written by `kgraph_cli.spec.writer`.

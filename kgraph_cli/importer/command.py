@@ -3,8 +3,9 @@
 Checks the output names before any work; loads the model in safe mode; walks
 it into spec data (walk.py) and writes that as YAML (spec/writer.py); then,
 before writing anything, validates and builds the spec text in memory as
-`kgraph` will read the file, and checks it has the original's parameters (and,
-with `--weights`, that the weights fit it layer by layer).
+`kgraph` will read the file, and checks it has the original's parameters and
+keras.ops operations (and, with `--weights`, that the weights fit it layer by
+layer).
 """
 
 from __future__ import annotations
@@ -102,6 +103,7 @@ def import_model(
         }
     text = spec_yaml(result.data, result.comments())
     rebuilt = rebuild(text, output, plugins, model)
+    check_operations(model, rebuilt, result.layer_names)
     if weights is not None:
         _save_weights(model, rebuilt, weights, result.layer_names)
     write_text_atomic(output, text, force=True)
@@ -157,6 +159,48 @@ def rebuild(text: str, output: Path, plugins: list[str] | tuple[str, ...], origi
             _BUG_HINT,
         )
     return rebuilt
+
+
+def check_operations(original: Any, rebuilt: Any, names: dict[int, str]) -> None:
+    """Every keras.ops operation of the original that became an `op:` node is
+    in the rebuilt model under the node's name, the same operation: class,
+    config, call arguments and outputs (which parameter counts cannot tell)."""
+    from kgraph_cli import keras_graph
+    from kgraph_cli.importer.configs import same
+    from kgraph_cli.importer.ops import op_signature
+    from kgraph_cli.tf import import_keras
+
+    keras = import_keras()
+    rebuilt_ops: dict[str, Any] | None = None
+    for op in keras_graph.model_operations(original):
+        name = names.get(id(op))
+        if name is None:
+            continue
+        if keras_graph.is_graph_op(op):
+            if rebuilt_ops is None:
+                rebuilt_ops = {o.name: o for o in keras_graph.model_operations(rebuilt)}
+            twin = rebuilt_ops.get(name)
+            if twin is None or not same(
+                op_signature(keras_graph.calls(op)[0]), op_signature(keras_graph.calls(twin)[0])
+            ):
+                raise ModelImportError(
+                    f"op node '{name}' does not rebuild operation '{op.name}' "
+                    f"({type(op).__name__}) as it is in the original",
+                    _BUG_HINT,
+                )
+            continue
+        inner = getattr(op, "layer", None)
+        if isinstance(op, keras.Model) or isinstance(inner, keras.Model):
+            try:
+                twin = rebuilt.get_layer(name)
+            except ValueError:
+                raise ModelImportError(
+                    f"'{op.name}' has no counterpart in the imported spec", _BUG_HINT
+                ) from None
+            if isinstance(op, keras.Model):
+                check_operations(op, twin, names)
+            else:
+                check_operations(inner, twin.layer, names)
 
 
 def _save_weights(original: Any, rebuilt: Any, path: Path, names: dict[int, str]) -> None:

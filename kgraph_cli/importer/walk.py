@@ -3,7 +3,8 @@
 The graph of a model (a Sequential model: its functional equivalent) is
 walked node by node, inputs first, in the order of Keras's summary: each call
 of a layer becomes a spec node, the first call of a layer a `type:` node and
-later calls `share:` nodes; nested functional models become entries of
+later calls `share:` nodes; each call of a keras.ops operation (`x * 2`) an
+`op:` node (ops.py); nested functional models become entries of
 `models:` (identical ones share an entry), called with `model:`; a wrapper's
 layer is `{type: ...}` or `{model: ...}`. Call arguments Keras fills in by
 itself (its masks, a call's defaults) are left out. The layers' arguments are
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from kgraph_cli import keras_graph
 from kgraph_cli.importer.configs import ConfigMinimiser, class_path, same, without_names
+from kgraph_cli.importer.ops import OpNodes
 from kgraph_cli.importer.result import ImportResult, ModelImportError, Renamed
 from kgraph_cli.spec.model import NAME_PATTERN, SPEC_VERSION
 
@@ -47,6 +49,7 @@ class _Importer:
         self.keras = import_keras()
         self.registry = registry
         self.configs = ConfigMinimiser(self.keras, registry, self._wrapped)
+        self.ops = OpNodes(self.keras)
         # Models of `models:`, by entry name, and for each nested model object
         # the entry that describes it.
         self.entries: dict[str, dict[str, Any]] = {}
@@ -107,6 +110,7 @@ class _Importer:
         order = _topological(fn, needed)
         layer_nodes: dict[int, str] = {}  # id(layer) -> name of its `type:`/`model:` node
         layers: dict[str, Any] = {}
+        op_calls: set[int] = set()  # id() of the keras.ops operations
         for node in order:
             op = node.operation
             if id(node) in node_names:
@@ -119,14 +123,18 @@ class _Importer:
             else:
                 name = names.unique(f"{first}_{_call_number(op, node, needed)}")
             node_names[id(node)] = name
-            if not isinstance(op, self.keras.layers.Layer):
-                raise ModelImportError(
-                    f"'{op.name}' ({label}) is a keras.ops operation "
-                    f"({type(op).__name__}) applied to tensors directly, such as `x * 2`: "
-                    "a spec's nodes are layers",
-                    "use a layer in the model instead (keras.layers.Multiply, Add, "
-                    "Rescaling, Activation...)",
+            if keras_graph.is_graph_op(op):  # `x * 2`, `ops.concatenate(...)`
+                layers[name] = self.ops.body(
+                    node, lambda tensor: _ref(tensor, node_names), name, label
                 )
+                # Each op node makes an operation of its own: a later call of
+                # an operation object is not a shared layer's call.
+                op_calls.add(id(op))
+                if first is not None:
+                    self.notes.append(
+                        f"{label}: operation '{op.name}' is called again as op node '{name}'"
+                    )
+                continue
             body: dict[str, Any] = {}
             if first is not None:
                 body["share"] = first
@@ -141,7 +149,7 @@ class _Importer:
             if call:
                 body["call"] = call
             layers[name] = body
-        outputs = self._outputs(fn, node_names, layer_nodes, label)
+        outputs = self._outputs(fn, node_names, layer_nodes, op_calls, label)
         return {"inputs": inputs, "layers": layers, "outputs": outputs}
 
     def _needed_nodes(self, fn: Any) -> set[int]:
@@ -295,7 +303,12 @@ class _Importer:
         return keyword, call
 
     def _outputs(
-        self, fn: Any, node_names: dict[int, str], layer_nodes: dict[int, str], label: str
+        self,
+        fn: Any,
+        node_names: dict[int, str],
+        layer_nodes: dict[int, str],
+        op_calls: set[int],
+        label: str,
     ) -> list[str] | dict[str, str]:
         """A list of refs; a mapping where a list would make kgraph add Identity
         layers (an output of a shared layer's later call, one of several outputs)."""
@@ -303,7 +316,10 @@ class _Importer:
         keys = []
         for tensor, ref in zip(fn.outputs, refs, strict=True):
             op = keras_graph.producer(tensor)
-            keys.append(layer_nodes.get(id(op), ref))
+            if id(op) in op_calls:  # named after its node, whichever call it is
+                keys.append(node_names[id(keras_graph.made_by(tensor))])
+            else:
+                keys.append(layer_nodes.get(id(op), ref))
         if keys == refs:
             return refs
         outputs: dict[str, str] = {}

@@ -118,7 +118,10 @@ def check_model_graph(spec: Spec, model: ModelSpec) -> tuple[ModelGraph, list[Di
 
 def _check_share(
     spec: Spec,
-    model: ModelSpec, node: NodeSpec, problems: list[Diagnostic], cycles: set[frozenset[str]]
+    model: ModelSpec,
+    node: NodeSpec,
+    problems: list[Diagnostic],
+    cycles: set[frozenset[str]],
 ) -> None:
     """Point a `share:` node at the node that owns the layer: a sharer of a
     sharer shares the original. A loop, not recursion: chains can be long."""

@@ -343,7 +343,7 @@ class _Checker(Reporter):
 
     def _layer_hint(self, name: str) -> str:
         module, dot, _ = name.rpartition(".")
-        if name.startswith("keras.src."):
+        if name.startswith("keras.") and not keras_module_prefix(name):
             return did_you_mean(
                 name,
                 keras_internal_layers(),

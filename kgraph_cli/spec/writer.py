@@ -85,12 +85,23 @@ def _model_lines(body: dict[str, Any], indent: str, path: str, comments: Comment
 
 
 def _node_lines(name: str, node: dict[str, Any], indent: str, comment: str | None) -> list[str]:
+    node = _node_order(node)
     line = f"{indent}{name}: {_flow(node)}"
     if len(line) <= FLOW_WIDTH:
         return [_with_comment(line, comment)]
     lines = [_with_comment(f"{indent}{name}:", comment)]
     lines += [f"{indent}  {key}: {_flow(value)}" for key, value in node.items()]
     return lines
+
+
+def _node_order(node: dict[str, Any]) -> dict[str, Any]:
+    """An `op:` node as people write one: `op`, `from`, then its constants
+    ({op: add, from: h, x2: 3.0}); other nodes in their own order (`type`
+    first, the arguments, `from`, `call`)."""
+    if "op" not in node or any(kind in node for kind in ("type", "share", "model", "block")):
+        return node  # not an op node (a layer may have an argument named `op`)
+    head = {key: node[key] for key in ("op", "from") if key in node}
+    return {**head, **{key: value for key, value in node.items() if key not in head}}
 
 
 def _with_comment(line: str, comment: str | None) -> str:
