@@ -1,24 +1,39 @@
-"""The `kgraph` command: options in, one call, results out (rich or JSON).
+"""The `kgraph` command: the typer app, its callback and the thin commands.
 
-Heavy modules (TensorFlow, the builder) are imported inside the commands that
-need them, so `kgraph --help` and structural validation stay fast.
+Each command is options in, one call of `kgraph_cli.api`, results out (rich
+or JSON). The options several commands share are in `options.py`; output,
+errors and exit codes are the `session` of `session.py`. Heavy modules
+(TensorFlow, the builder) are imported inside the commands that need them, so
+`kgraph --help` and structural validation stay fast.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TextIO
+from typing import Annotated
 
 import typer
 
 from kgraph_cli import __version__
-from kgraph_cli.errors import Diagnostic, KgraphError, SpecError
+from kgraph_cli.errors import Diagnostic
+from kgraph_cli.options import (
+    BatchOption,
+    DataDirOption,
+    DataOption,
+    DebugOption,
+    ForceOutputOption,
+    JsonOption,
+    ModelOption,
+    PluginOption,
+    QuietOption,
+    SetOption,
+    SpecFile,
+    TargetArgument,
+)
+from kgraph_cli.session import escape, session
 from kgraph_cli.spec.overrides import OVERRIDE_FILE, override_source
 
 app = typer.Typer(
@@ -31,48 +46,6 @@ app = typer.Typer(
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-
-SpecFile = Annotated[
-    Path,
-    typer.Argument(
-        exists=True, dir_okay=False, readable=True, show_default=False, help="A kgraph YAML spec."
-    ),
-]
-SetOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--set",
-        "-s",
-        metavar="KEY.PATH=VALUE",
-        show_default=False,
-        help="Override a spec value before validation (repeatable), e.g. "
-        "--set layers.hidden1.units=128.",
-    ),
-]
-PluginOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--plugin",
-        "-p",
-        metavar="FILE.py|MODULE",
-        show_default=False,
-        help="Import custom layer classes; specs name them module.Class (repeatable).",
-    ),
-]
-ModelOption = Annotated[
-    str | None,
-    typer.Option(
-        "--model",
-        "-m",
-        show_default=False,
-        help="Which model of the spec (default: the spec's `default`).",
-    ),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
-QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print only problems.")]
-DebugOption = Annotated[
-    bool, typer.Option("--debug", help="Show tracebacks and TensorFlow's own logs.")
-]
 
 
 def _version_callback(value: bool) -> None:
@@ -98,112 +71,6 @@ def _main(
 
     Exit codes: 0 success, 1 invalid spec/data/model, 2 usage error, 130 interrupted.
     """
-
-
-class Session:
-    """Per-command output and error policy (JSON or human, debug)."""
-
-    def __init__(
-        self,
-        json_output: bool,
-        debug: bool,
-        overrides: list[str] | None = None,
-        json_stream: TextIO | None = None,
-    ):
-        from kgraph_cli.console import SourceLines, make_console
-        from kgraph_cli.tf import quiet_tensorflow
-
-        quiet_tensorflow(debug)
-        self.json_output = json_output
-        self.debug = debug
-        self.json_stream = json_stream or sys.stdout
-        self.out = make_console()
-        self.err = make_console(stderr=True)
-        self.sources = SourceLines({OVERRIDE_FILE: override_source(overrides or [])})
-
-    def print_json(self, data: Any) -> None:
-        """The command's one JSON document, on the real stdout."""
-        self.json_stream.write(json.dumps(data, indent=2, default=str) + "\n")
-        self.json_stream.flush()
-
-    def report(self, diagnostics: list[Diagnostic]) -> None:
-        """Diagnostics to stderr (people) or as a JSON list on stdout (scripts)."""
-        from kgraph_cli.console import render_diagnostics
-
-        if self.json_output:
-            self.print_json([d.to_json() for d in diagnostics])
-        elif diagnostics:
-            render_diagnostics(self.err, diagnostics, self.sources)
-
-    def fail(self, error: KgraphError) -> None:
-        if self.json_output:
-            self.report([Diagnostic(error.code, str(error), hint=error.hint)])
-            return
-        self.err.print(f"[bold red]error:[/] {_escape(str(error))}")
-        if error.hint:
-            self.err.print(f"   [bold green]hint:[/] {_escape(error.hint)}")
-
-
-@contextmanager
-def session(
-    json_output: bool = False,
-    debug: bool = False,
-    overrides: list[str] | None = None,
-) -> Iterator[Session]:
-    """Run a command body; map kgraph errors to messages and exit codes."""
-    with _stdout_for_json(json_output) as json_stream:
-        current = Session(json_output, debug, overrides, json_stream)
-        try:
-            yield current
-        except SpecError as exc:
-            current.report(exc.diagnostics)
-            raise typer.Exit(exc.exit_code) from (exc if debug else None)
-        except KgraphError as exc:
-            if debug:
-                raise
-            current.fail(exc)
-            raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            current.err.print("[bold red]interrupted[/]")
-            raise typer.Exit(130) from None
-
-
-@contextmanager
-def _stdout_for_json(active: bool) -> Iterator[TextIO]:
-    """With --json, stdout carries exactly one JSON document: meanwhile anything
-    else written there, by kgraph or by libraries (Keras's download messages,
-    TensorFlow's C++ logs), goes to stderr. Yields the stream for the JSON."""
-    stdout = sys.stdout
-    if not active:
-        yield stdout
-        return
-    try:
-        fd, err_fd = stdout.fileno(), sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):  # in-memory streams (tests)
-        fd = err_fd = -1
-    saved = -1
-    if fd >= 0:
-        stdout.flush()
-        saved = os.dup(fd)
-        os.dup2(err_fd, fd)
-    json_stream = os.fdopen(os.dup(saved), "w", encoding="utf-8") if saved >= 0 else stdout
-    sys.stdout = sys.stderr
-    try:
-        yield json_stream
-    finally:
-        sys.stdout = stdout
-        json_stream.flush()
-        if saved >= 0:
-            stdout.flush()
-            os.dup2(saved, fd)
-            os.close(saved)
-            json_stream.close()
-
-
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)
 
 
 @app.command()
@@ -248,24 +115,13 @@ def validate(
                     what = "structure valid" if no_build else "valid"
                     models = ", ".join(result.models)
                     current.out.print(
-                        f"[green]ok[/] {_escape(str(spec_file))}: {what} "
-                        f"({len(result.models)} model(s): {_escape(models)})"
+                        f"[green]ok[/] {escape(str(spec_file))}: {what} "
+                        f"({len(result.models)} model(s): {escape(models)})"
                     )
         if json_output:
             current.report(all_diagnostics)
     if failed:
         raise typer.Exit(1)
-
-
-TargetArgument = Annotated[
-    Path,
-    typer.Argument(
-        exists=True,
-        show_default=False,
-        metavar="SPEC|RUN_DIR|MODEL",
-        help="A spec, a run directory written by `kgraph train`, or a .keras file.",
-    ),
-]
 
 
 @app.command()
@@ -293,17 +149,6 @@ def summary(
             if loaded.valid is not None and not loaded.trained:
                 current.report(loaded.valid.warnings)
             render_summary(current.out, facts)
-
-
-DataDirOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--data-dir",
-        envvar="KGRAPH_DATA_DIR",
-        show_default=False,
-        help="Where to look for dataset files before downloading (mnist.npz...).",
-    ),
-]
 
 
 @app.command()
@@ -380,19 +225,6 @@ def train(
             render_training(current.out, result)
 
 
-DataOption = Annotated[
-    str | None,
-    typer.Option(
-        "--data",
-        "-d",
-        show_default=False,
-        help="A split of the spec's data (train, validation, test; default test) "
-        "or a .npz/.csv file.",
-    ),
-]
-BatchOption = Annotated[int | None, typer.Option("--batch-size", min=1, help="Batch size.")]
-
-
 @app.command()
 def save(
     spec: SpecFile,
@@ -425,7 +257,7 @@ def save(
             help="keras, h5, weights, savedmodel, tflite or onnx (default: from -o).",
         ),
     ] = None,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite --output.")] = False,
+    force: ForceOutputOption = False,
     overrides: SetOption = None,
     plugins: PluginOption = None,
     json_output: JsonOption = False,
@@ -442,9 +274,7 @@ def save(
         elif not quiet:
             from kgraph_cli.console import human_bytes
 
-            current.out.print(
-                f"wrote {_escape(str(output))} ({result.format}, {human_bytes(result.bytes)})"
-            )
+            current.wrote(output, f" ({result.format}, {human_bytes(result.bytes)})")
 
 
 @app.command()
@@ -509,8 +339,8 @@ def evaluate(
             current.print_json(result.to_json())
         else:
             if not result.trained:
-                current.err.print(
-                    "[yellow]note:[/] evaluating an untrained model built from "
+                current.note(
+                    "evaluating an untrained model built from "
                     "the spec (pass a run directory for trained weights)"
                 )
             render_metrics(current.out, result)
@@ -525,7 +355,7 @@ def predict(
     model: ModelOption = None,
     data: DataOption = None,
     batch_size: BatchOption = None,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite --output.")] = False,
+    force: ForceOutputOption = False,
     data_dir: DataDirOption = None,
     overrides: SetOption = None,
     plugins: PluginOption = None,
@@ -544,9 +374,7 @@ def predict(
             current.print_json(result.to_json())
         elif not quiet:
             shapes = ", ".join(f"{name} {shape}" for name, shape in result.shapes.items())
-            current.out.print(
-                f"wrote {_escape(str(output))}: {result.samples:,} samples; {_escape(shapes)}"
-            )
+            current.wrote(output, f": {result.samples:,} samples; {escape(shapes)}")
 
 
 @app.command()
@@ -595,7 +423,7 @@ def plot(
     dpi: Annotated[
         int, typer.Option("--dpi", min=20, max=1200, help="Resolution of .png model graphs.")
     ] = 96,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite --output.")] = False,
+    force: ForceOutputOption = False,
     overrides: SetOption = None,
     plugins: PluginOption = None,
     json_output: JsonOption = False,
@@ -628,7 +456,7 @@ def plot(
             sys.stdout.write(result.text)
         elif not quiet:
             what = "training curves" if result.kind == "curves" else "graph"
-            current.out.print(f"wrote {_escape(str(output))} ({what})")
+            current.wrote(output, f" ({what})")
 
 
 @app.command("import")
@@ -681,21 +509,21 @@ def import_model(
         if json_output:
             current.print_json(result.to_json())
             return
-        current.out.print(
-            f"wrote {_escape(str(output))}: {result.layers:,} layers, "
-            f"{result.params:,} parameters"
-            + (f", {len(result.models)} nested model(s)" if result.models else "")
+        current.wrote(
+            output,
+            f": {result.layers:,} layers, {result.params:,} parameters"
+            + (f", {len(result.models)} nested model(s)" if result.models else ""),
         )
         if result.weights is not None:
-            current.out.print(f"wrote {_escape(str(result.weights))} (weights)")
+            current.wrote(result.weights, " (weights)")
         for renamed in result.renamed:
             where = f"{renamed.name} in {renamed.model}" if renamed.model else renamed.name
-            current.err.print(
-                f"[yellow]note:[/] {_escape(repr(renamed.keras_name))} is not a valid spec "
-                f"name: written as {_escape(where)}"
+            current.note(
+                f"{escape(repr(renamed.keras_name))} is not a valid spec "
+                f"name: written as {escape(where)}"
             )
         for note in result.notes:
-            current.err.print(f"[yellow]note:[/] {_escape(note)}")
+            current.note(escape(note))
 
 
 @app.command()
@@ -716,7 +544,7 @@ def schema(
             sys.stdout.write(text)
             return
         write_text_atomic(output, text, force=force)
-        current.out.print(f"wrote {_escape(str(output))}")
+        current.wrote(output)
 
 
 def main() -> None:
