@@ -268,10 +268,11 @@ class _Importer:
         tensor_kwargs = {k: v for k, v in kwargs.items() if keras_graph.keras_tensors(v)}
         call = {k: _lists(v) for k, v in kwargs.items() if k not in tensor_kwargs}
         for key, value in tensor_kwargs.items():
-            if not keras_graph.is_keras_tensor(value):
+            if not keras_graph.is_keras_tensor(value) and not _tensor_list(value):
                 raise ModelImportError(
                     f"layer '{op.name}' is called with {key}= a structure of tensors",
-                    "a spec passes one tensor per keyword (`from: {query: q, value: v}`)",
+                    "a spec passes one tensor or a list of tensors per keyword "
+                    "(`from: {sequences: x, initial_state: [h, c]}`)",
                 )
 
         def ref(tensor: Any) -> str:
@@ -289,7 +290,7 @@ class _Importer:
             return [ref(t) for t in args[0]], call
         # Several tensors: by the names of the call's parameters.
         params = [p for p in _call_signature(op) if p not in ("self",)]
-        keyword: dict[str, str] = {}
+        keyword: dict[str, str | list[str]] = {}
         for i, value in enumerate(args):
             if not keras_graph.is_keras_tensor(value) or i >= len(params):
                 raise ModelImportError(
@@ -299,7 +300,7 @@ class _Importer:
                 )
             keyword[params[i]] = ref(value)
         for key, value in tensor_kwargs.items():
-            keyword[key] = ref(value)
+            keyword[key] = [ref(t) for t in value] if _tensor_list(value) else ref(value)
         return keyword, call
 
     def _outputs(
@@ -448,3 +449,12 @@ def _input_spec(layer: Any) -> Any:
     if batch_shape[0] is not None:
         spec["batch_size"] = int(batch_shape[0])
     return shape if len(spec) == 1 else spec
+
+
+def _tensor_list(value: Any) -> bool:
+    """A non-empty list (or tuple) of tensors: `initial_state=[h, c]`."""
+    return (
+        isinstance(value, (list, tuple))
+        and bool(value)
+        and all(keras_graph.is_keras_tensor(t) for t in value)
+    )
