@@ -103,10 +103,12 @@ def is_graph_op(operation: Any) -> bool:
 
 def op_function_name(operation: Any) -> str:
     """The keras.ops function behind a graph op, as a spec names it: `Add` ->
-    `add`, `OnesLike` -> `ones_like`, `Resize` -> `image.resize`."""
-    cls = type(operation)
-    name = re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower()
-    return f"image.{name}" if cls.__module__.endswith(".image") else name
+    `add`, `OnesLike` -> `ones_like`, `Resize` -> `image.resize`, `FFT2` ->
+    `fft2`: the first of `op_function_names` the catalog has."""
+    from kgraph_cli.ops_catalog import ops_catalog
+
+    names = op_function_names(operation)
+    return next((name for name in names if name in ops_catalog()), names[0])
 
 
 def model_operations(model: Any) -> list[Any]:
@@ -178,7 +180,7 @@ def layer_count(model: Any) -> int:
 
 def op_function_names(operation: Any) -> list[str]:
     """The names the keras.ops function behind a graph op may have, most
-    likely first: `op_function_name`'s, then with acronyms kept whole (`FFT2`
+    likely first: every capital starting a word, then with acronyms kept whole (`FFT2`
     -> `fft2`, `RGBToHSV` -> `image.rgb_to_hsv`), run together (`IsIn` ->
     `isin`), and `...Norm` as `..._normalization` (`RMSNorm`). Which one
     makes the operation is for the caller to check."""
@@ -186,7 +188,7 @@ def op_function_names(operation: Any) -> list[str]:
     prefix = "image." if cls.__module__.endswith(".image") else ""
     words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", cls.__name__).lower()
     names = [
-        op_function_name(operation),
+        prefix + re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower(),
         prefix + words,
         prefix + words.replace("_", ""),
         prefix + re.sub(r"_norm$", "_normalization", words),
