@@ -22,7 +22,19 @@ from kgraph_cli.suggest import closest, did_you_mean
 
 # keras.ops functions whose parameters are Python functions.
 CALLABLE_PARAMS = frozenset(
-    {"f", "fn", "function", "body", "body_fun", "true_fn", "false_fn", "branches", "cond"}
+    {
+        "f",
+        "fn",
+        "fun",
+        "pyfunc",
+        "function",
+        "body",
+        "body_fun",
+        "true_fn",
+        "false_fn",
+        "branches",
+        "cond",
+    }
 )
 
 

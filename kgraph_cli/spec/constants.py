@@ -31,9 +31,11 @@ _CODE_OPS = {
     "cond",
     "custom_gradient",
     "fori_loop",
+    "jvp",
     "map",
     "scan",
     "switch",
+    "vectorize",
     "vectorized_map",
     "while_loop",
 }
