@@ -25,6 +25,7 @@ from kgraph_cli.spec.model import (
 )
 from kgraph_cli.spec.validate import ValidSpec
 from kgraph_cli.spec.values import keras_config
+from kgraph_cli.suggest import did_you_mean
 from kgraph_cli.tf import debug_enabled, import_keras
 
 
@@ -43,6 +44,8 @@ class ModelBuilder(Reporter):
         # Graphs built for top-level models, so that views over a graph share
         # its layers (like keras.Model(img, code) next to the autoencoder).
         self._shared_graphs: dict[str, tuple[dict, dict | None]] = {}
+        # The layers of those graphs, by node: `share: model.node` reuses them.
+        self._shared_layers: dict[str, dict[str, Any]] = {}
 
     def build(self, name: str | None = None) -> Any:
         """A new keras.Model for the named (or default) model; SpecError on failure."""
@@ -139,10 +142,13 @@ class ModelBuilder(Reporter):
         if not shared:
             return self._build_graph(model)
         if model.name not in self._shared_graphs:
-            self._shared_graphs[model.name] = self._build_graph(model)
+            layers = self._shared_layers.setdefault(model.name, {})
+            self._shared_graphs[model.name] = self._build_graph(model, layers)
         return self._shared_graphs[model.name]
 
-    def _build_graph(self, model: ModelSpec) -> tuple[dict, dict | None]:
+    def _build_graph(
+        self, model: ModelSpec, layers: dict[str, Any] | None = None
+    ) -> tuple[dict, dict | None]:
         keras = self.keras
         inputs = {
             name: keras.Input(
@@ -155,7 +161,7 @@ class ModelBuilder(Reporter):
             for name, spec in model.inputs.items()
         }
         tensors: dict[str, Any] = dict(inputs)
-        layers: dict[str, Any] = {}
+        layers = {} if layers is None else layers
         failed: set[str] = set()
         for name in self.valid.graphs[model.name].order:
             node = model.nodes[name]
@@ -257,7 +263,13 @@ class ModelBuilder(Reporter):
     def _layer_for(self, model: ModelSpec, node: NodeSpec, layers: dict) -> Any:
         if node.name in layers:
             return layers[node.name]
-        if node.kind is NodeKind.SHARE:
+        if node.kind is NodeKind.SHARE and "." in node.target:  # another model's layer
+            owner_model, _, owner = node.target.partition(".")
+            other = self.spec.models[owner_model]
+            if self._graph(other, shared=True)[1] is None:
+                raise _NodeFailed  # its own problems are reported already
+            layer = self._layer_for(other, other.nodes[owner], self._shared_layers[owner_model])
+        elif node.kind is NodeKind.SHARE:
             layer = self._layer_for(model, model.nodes[node.target], layers)
         elif node.kind is NodeKind.MODEL:
             layer = self._instantiate(
@@ -327,15 +339,20 @@ class ModelBuilder(Reporter):
             outputs = list(value.values())
         index = ref.output
         if isinstance(index, str):
-            names = keras_graph.producer_names(outputs)
+            names = keras_graph.output_names(outputs)
             if index not in names:
+                numbered = ", ".join(f"{ref.node}.{i}" for i in range(len(outputs)))
                 self._fail(
                     model,
                     node,
                     "undefined-ref",
-                    f"'{ref.node}' has no output named '{index}' (outputs: {', '.join(names)})",
+                    f"'{ref.node}' has no output named '{index}'"
+                    + (f" (its outputs: {', '.join(names)})" if names else ""),
                     None,
                     ref,
+                    hint=f"name an output by its number: {numbered}"
+                    if not names
+                    else did_you_mean(index, names, f"or by its number: {numbered}"),
                 )
             index = names.index(index)
         if not isinstance(value, (list, tuple, dict)) or index >= len(outputs):

@@ -44,6 +44,18 @@ def producer_names(tensors: Iterable[Any]) -> list[str]:
     return [producer(tensor).name for tensor in tensors]
 
 
+def output_names(tensors: list[Any]) -> list[str]:
+    """The names of one call's several outputs, as refs name them (`encoder.z`):
+    a nested model's own output names; else the layers that made them, when
+    those differ; else none (an LSTM's outputs are only numbered)."""
+    producers = [producer(tensor) for tensor in tensors]
+    if len({id(p) for p in producers}) == 1:
+        names = list(getattr(producers[0], "output_names", None) or [])
+        return names if len(names) == len(tensors) else []
+    names = [p.name for p in producers]
+    return names if len(set(names)) == len(names) else []
+
+
 def made_by(tensor: Any) -> Any:
     """The call (Keras Node) that made `tensor`."""
     item = history(tensor)

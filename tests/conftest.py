@@ -15,6 +15,11 @@ from typer.testing import CliRunner
 REPO = Path(__file__).resolve().parent.parent
 SPECS = REPO / "specs"
 SHARED_DATA = REPO.parent / "shared" / "data"
+# The example specs whose layers come from a plugin: spec name -> plugins to load.
+SPEC_PLUGINS = {
+    "custom_dense": [str(SPECS / "plugins" / "my_layers.py")],
+    "vae": [str(SPECS / "plugins" / "vae_layers.py")],
+}
 
 
 # A `train:` section for specs with one input and a 2-class output: a few

@@ -18,6 +18,7 @@ import pytest
 
 from kgraph_cli.errors import SpecError
 from kgraph_cli.spec.validate import ValidSpec, validate_spec
+from tests.conftest import SPEC_PLUGINS
 
 # The repo root, computed here (tests/conftest.py belongs to another suite).
 REPO = Path(__file__).resolve().parent.parent
@@ -29,7 +30,7 @@ SCHEMA_PREFIX = "# yaml-language-server: $schema="
 # Every spec, the included parts too (they are specs themselves).
 SPEC_FILES = sorted(SPECS.glob("*.yaml")) + sorted(SPECS.glob("parts/*.yaml"))
 # Specs whose layers come from a plugin module: spec name -> plugins to load.
-NEEDS_PLUGIN = {"custom_dense": [str(PLUGIN)]}
+NEEDS_PLUGIN = SPEC_PLUGINS
 
 
 def spec_id(path: Path) -> str:

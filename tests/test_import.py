@@ -21,12 +21,13 @@ import pytest
 
 from kgraph_cli.cli import app
 from kgraph_cli.spec.writer import spec_yaml
+from tests.conftest import SPEC_PLUGINS
 
 REPO = Path(__file__).resolve().parent.parent
 SPECS = REPO / "specs"
 PLUGIN = SPECS / "plugins" / "my_layers.py"
 SPEC_FILES = sorted(SPECS.glob("*.yaml")) + sorted(SPECS.glob("parts/*.yaml"))
-NEEDS_PLUGIN = {"custom_dense": [str(PLUGIN)]}
+NEEDS_PLUGIN = SPEC_PLUGINS
 
 # keras.applications, each with include_top=True and classes=10 (the head is
 # GlobalAveragePooling2D + Dense(10), or 1x1 convolutions after the pooling,

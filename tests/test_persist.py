@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from kgraph_cli.cli import app
-from tests.conftest import SPECS
+from tests.conftest import SPEC_PLUGINS, SPECS
 
 pytestmark = pytest.mark.tf
 
@@ -66,7 +66,7 @@ def test_save_load_predict_is_bitwise_identical(spec: Path, tmp_path: Path) -> N
     from kgraph_cli.persist import load_keras_model
     from kgraph_cli.spec.validate import validate_spec
 
-    valid = validate_spec(spec, plugins=[PLUGIN] if "custom" in spec.stem else [])
+    valid = validate_spec(spec, plugins=SPEC_PLUGINS.get(spec.stem, []))
     model = ModelBuilder(valid).build()
     path = tmp_path / "model.keras"
     save_model(model, path, "keras", "kgraph: 1\n", force=False)

@@ -125,6 +125,9 @@ def _check_share(
 ) -> None:
     """Point a `share:` node at the node that owns the layer: a sharer of a
     sharer shares the original. A loop, not recursion: chains can be long."""
+    if "." in node.target:
+        _check_model_share(spec, model, node, problems)
+        return
     chain = [node.name]
     on_chain = {node.name}
     target = node.target
@@ -150,18 +153,61 @@ def _check_share(
         target = owner.target
 
 
+def _check_model_share(
+    spec: Spec, model: ModelSpec, node: NodeSpec, problems: list[Diagnostic]
+) -> None:
+    """`share: seq2seq.decoder`: the layer of a node of another model."""
+    model_name, _, owner = node.target.partition(".")
+    other = spec.models.get(model_name)
+    path = model.key_path("layers", node.name, "share")
+    if other is None or other is model:
+        problems.append(
+            Diagnostic(
+                "undefined-ref",
+                f"node '{node.name}' shares '{node.target}', but '{model_name}' is "
+                + ("this model" if other is model else "not a model of the spec"),
+                node.target_loc,
+                path,
+                f"write `share: {owner}` for a node of this model"
+                if other is model
+                else did_you_mean(model_name, [m for m in spec.models if m != model.name]),
+            )
+        )
+    elif other.graph is not None:
+        problems.append(
+            Diagnostic(
+                "undefined-ref",
+                f"node '{node.name}' shares '{node.target}', but model '{model_name}' is a "
+                f"view over '{other.graph}' and has no layers of its own",
+                node.target_loc,
+                path,
+                f"write `share: {other.graph}.{owner}`",
+            )
+        )
+    elif owner not in other.nodes:
+        problems.append(
+            Diagnostic(
+                "undefined-ref",
+                f"node '{node.name}' shares '{node.target}', but model '{model_name}' has "
+                f"no node '{owner}'",
+                node.target_loc,
+                path,
+                did_you_mean(owner, other.nodes),
+            )
+        )
+
+
 def _unknown_share(spec: Spec, model: ModelSpec, node: NodeSpec, target: str) -> Diagnostic:
     owners = [m.name for m in spec.models.values() if m is not model and target in m.nodes]
     if owners:  # the seq2seq inference decoder reusing the training decoder's layers
         return Diagnostic(
             "undefined-ref",
             f"node '{node.name}' shares the layer of '{target}', a node of model "
-            f"'{owners[0]}': `share:` reaches only the nodes of its own model",
+            f"'{owners[0]}'",
             node.target_loc,
             model.key_path("layers", node.name, "share"),
-            f"build '{model.name}' over that model's layers instead: `graph: {owners[0]}` "
-            "with the inputs and outputs it needs (a view); or call the whole model as "
-            f"`{{model: {owners[0]}, from: ...}}`",
+            f"name the model too: `share: {owners[0]}.{target}` (or, to reuse a part of "
+            f"'{owners[0]}' with its own inputs, a view: `graph: {owners[0]}`)",
         )
     return Diagnostic(
         "undefined-ref",

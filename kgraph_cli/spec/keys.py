@@ -48,6 +48,7 @@ NODE_EXTRA_KEYS = {
         "call": "keyword arguments for calling the layer (e.g. training)",
         "adapt": "true: adapt the preprocessing layer on the training data before training",
     },
+    # `share: NODE`, or `share: MODEL.NODE` for another model's layer
     NodeKind.SHARE: {"call": "keyword arguments for calling the layer"},
     NodeKind.MODEL: {"trainable": "freeze (false) or unfreeze the sub-model"},
     NodeKind.BLOCK: {

@@ -78,7 +78,11 @@ def _node_schema() -> dict[str, Any]:
             "description": "a keras.ops function, applied to the `from` tensors",
             "anyOf": [{"enum": sorted(ops)}, {"type": "string", "pattern": _PARAM_VALUE}],
         },
-        "share": {**_NAME, "description": "reuse this node's layer (shared weights)"},
+        "share": {
+            "type": "string",
+            "pattern": r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$",
+            "description": "reuse this node's layer (or MODEL.NODE: another model's layer)",
+        },
         "model": {**_NAME, "description": "call a fresh instance of this spec model"},
         "block": {**_NAME, "description": "expand this block here"},
         "from": _refs_schema(),

@@ -389,6 +389,10 @@ class _Checker(Reporter):
                 calls.append(
                     (node.target, node.target_loc, model.key_path("layers", node.name, "model"))
                 )
+            if node.kind is NodeKind.SHARE and "." in node.target:  # another model's layer
+                other = node.target.partition(".")[0]
+                if other in self.spec.models and other != model.name:
+                    calls.append((other, node.target_loc, model.key_path("layers", node.name)))
             stack = [node.layer] if node.layer else []
             while stack:
                 layer = stack.pop()

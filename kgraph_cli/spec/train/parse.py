@@ -235,7 +235,16 @@ class _TrainParser(FieldChecker):
             )
             return None
         for arg in args:
-            if arg not in info.params or arg == "name":
+            if arg == "name" and kind != "metrics" and arg in info.params:
+                self.error(
+                    "unknown-arg",
+                    f"{name} takes no `name` here: only metrics are named "
+                    "(a metric's name is its history column)",
+                    args.key_loc(arg),
+                    f"{path}.{arg}",
+                    "remove `name`",
+                )
+            elif arg not in info.params:
                 self.error(
                     "unknown-arg",
                     f"{name} has no argument '{arg}'",
