@@ -10,7 +10,7 @@ from typing import Any
 from kgraph_cli import keras_graph
 from kgraph_cli.deep import deep_recursion
 from kgraph_cli.errors import Location, Reporter, SpecError
-from kgraph_cli.ops_catalog import Slot, Tensor, Tensors, bind, ops_catalog
+from kgraph_cli.ops_catalog import OpCall, Slot, Tensor, Tensors, bind, ops_catalog
 from kgraph_cli.spec.graph import resolve
 from kgraph_cli.spec.loader import YamlMap
 from kgraph_cli.spec.model import (
@@ -214,22 +214,8 @@ class ModelBuilder(Reporter):
         )
         assert call is not None  # validation bound it already
         constants = node.op_args if node.op_args is not None else {}
-
-        def value(slot: Slot) -> Any:
-            if isinstance(slot, Tensor):
-                return args[slot.index]
-            if isinstance(slot, Tensors):
-                return [args[i] for i in slot.indices]
-            return keras_config(constants[slot.key])
-
-        function = self.keras.ops
-        for part in node.target.split("."):
-            function = getattr(function, part)
         try:
-            result = function(
-                *[value(s) for s in call.positional],
-                **{key: value(s) for key, s in call.keywords.items()},
-            )
+            result = apply_op(self.keras, node.target, call, args, constants)
         except Exception as exc:  # Keras raises many kinds; all mean "cannot call"
             self._fail(
                 model,
@@ -384,6 +370,25 @@ class ModelBuilder(Reporter):
         path = model.key_path("layers", node.name) if node else model.key_path("outputs")
         self.error(code, message, loc, path, hint or _hint_for(message))
         raise _NodeFailed from exc
+
+
+def apply_op(keras: Any, name: str, call: OpCall, tensors: list, constants: Any) -> Any:
+    """keras.ops.<name> called as `call` binds it: its slots filled from
+    `tensors` (by index) and `constants` (YAML values, by key)."""
+
+    def value(slot: Slot) -> Any:
+        if isinstance(slot, Tensor):
+            return tensors[slot.index]
+        if isinstance(slot, Tensors):
+            return [tensors[i] for i in slot.indices]
+        return keras_config(constants[slot.key])
+
+    function = keras.ops
+    for part in name.split("."):
+        function = getattr(function, part)
+    return function(
+        *[value(s) for s in call.positional], **{key: value(s) for key, s in call.keywords.items()}
+    )
 
 
 def _keyword_tensors(node: NodeSpec, args: list) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from typing import Any
 from kgraph_cli import keras_graph
 from kgraph_cli.importer.configs import same
 from kgraph_cli.importer.result import ModelImportError
-from kgraph_cli.ops_catalog import OpInfo, ParamKind, Tensor, Tensors, bind, ops_catalog
+from kgraph_cli.ops_catalog import OpInfo, ParamKind, bind, ops_catalog
 
 _CONSTANTS_HINT = (
     "a spec's constant arguments are YAML data (numbers, strings, booleans, null, lists): "
@@ -266,27 +266,13 @@ class OpNodes:
     ) -> bool:
         """Whether the node, built as the builder builds it, makes the operation
         `original` describes (class, config, call arguments, outputs)."""
-        from kgraph_cli.spec.values import keras_config
+        from kgraph_cli.build import apply_op
 
         call, _ = bind(info, inputs.positional, inputs.keyword, list(constants))
         if call is None:
             return False
-
-        def value(slot: Any) -> Any:
-            if isinstance(slot, Tensor):
-                return stand_ins[slot.index]
-            if isinstance(slot, Tensors):
-                return [stand_ins[i] for i in slot.indices]
-            return keras_config(constants[slot.key])
-
-        function = self.keras.ops
-        for part in info.name.split("."):
-            function = getattr(function, part)
         try:
-            result = function(
-                *[value(s) for s in call.positional],
-                **{key: value(s) for key, s in call.keywords.items()},
-            )
+            result = apply_op(self.keras, info.name, call, stand_ins, constants)
             made = keras_graph.keras_tensors(result)
             if not made or len(made) != len(keras_graph.flatten(result)):
                 return False
