@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 # the `gpu` extra themselves (README: Installing).
 EXTRAS ?= cpu,dev,onnx
 
-.PHONY: install test test-fast lint golden catalog schema bench clean
+.PHONY: install test test-fast test-apps lint golden catalog schema bench clean
 
 install: $(BIN)/kgraph
 	@# Graphviz's `dot` draws `kgraph plot` .png/.svg/.pdf (.dot/.mmd need nothing).
@@ -35,6 +35,12 @@ test: install
 # a few of them start kgraph in a subprocess to prove it stays TensorFlow-free).
 test-fast: install
 	$(BIN)/pytest -q -m "not tf"
+
+# Every keras.applications constructor through `kgraph import` and back (80
+# cases, with and without the top, and the sample from .h5 files; about 14 minutes
+# on 2 cores): what `make test` samples.
+test-apps: install
+	$(BIN)/pytest -q -m apps --durations=5 tests/test_import.py
 
 lint: install
 	$(BIN)/ruff check kgraph_cli tests benchmarks

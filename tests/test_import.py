@@ -40,6 +40,8 @@ APPLICATIONS = {
     "InceptionV3": ((75, 75, 3), 21_823_274),  # InceptionV3's minimum size
     "EfficientNetB0": ((32, 32, 3), 4_062_381),
     "MobileNetV3Small": ((32, 32, 3), 1_540_218),  # hard-swish written with keras.ops
+    "EfficientNetV2B0": ((32, 32, 3), 5_932_122),  # a Constant bias initializer
+    "ConvNeXtTiny": ((32, 32, 3), 27_827_818),  # LayerScale; nested Sequential models
 }
 
 
@@ -82,8 +84,15 @@ def strip_config(value: Any) -> Any:
 
 
 def config_graph(model: Any) -> dict:
+    """The configuration graph; a nested model's entry without its own graph,
+    which `assert_same_model` compares on its own (a nested Sequential model is
+    rebuilt as the functional model it is: its graph is compared with that)."""
     config = strip_config(functional(model).get_config())
     config.pop("name")
+    for entry in config["layers"]:
+        if entry.get("class_name") in ("Functional", "Sequential"):
+            entry.update(class_name="Model", module=None, registered_name=None)
+            entry["config"] = {"trainable": entry["config"].get("trainable", True)}
     return rename(config, op_names(model))
 
 
@@ -179,11 +188,13 @@ def round_trip(
     return rebuilt, spec
 
 
-def assert_same_model(original: Any, rebuilt: Any, exact: bool = True) -> None:
+def assert_same_model(
+    original: Any, rebuilt: Any, exact: bool = True, predictions: bool = True
+) -> None:
     """Same parameters, layers (class and name, in order), edges, per-layer
-    configs and predictions; with `exact`, the same configuration graph (which
-    differs by design for names that are not identifiers, and for a nested
-    Sequential model, rebuilt as a functional one)."""
+    configs (nested models': each compared the same way) and predictions; with
+    `exact`, the same configuration graph (which differs by design for names
+    that are not identifiers)."""
     keras = keras_module()
     assert rebuilt.count_params() == original.count_params()
     expected = [(cls, identifier(name)) for cls, name in layer_list(original)]
@@ -192,12 +203,14 @@ def assert_same_model(original: Any, rebuilt: Any, exact: bool = True) -> None:
     if exact:
         assert config_graph(rebuilt) == config_graph(original)
     for before, after in zip(functional(original).layers, rebuilt.layers, strict=True):
-        if not isinstance(before, keras.Model) and not isinstance(
-            getattr(before, "layer", None), keras.Sequential
-        ):
+        if isinstance(before, keras.Model):
+            assert_same_model(before, after, exact, predictions=False)
+        elif not isinstance(getattr(before, "layer", None), keras.Sequential):
             assert strip_config({"config": after.get_config()}) == strip_config(
                 {"config": before.get_config()}
             ), before.name
+    if not predictions:
+        return
     inputs = sample_inputs(original)
     for want, got in zip(outputs_of(original, inputs), outputs_of(rebuilt, inputs), strict=True):
         assert np.array_equal(want, got)
@@ -224,6 +237,82 @@ def test_application_round_trip(application, tmp_path: Path) -> None:
     assert "name:" not in re.sub(r"^name: .*$", "", text, flags=re.M)  # no layer names
     assert "trainable" not in text and "dtype" not in text  # defaults left out
     assert "glorot_uniform" not in text  # so is Dense's default initializer
+
+
+# -- every keras.applications constructor: `make test-apps` -------------------------
+
+# All of them (test_the_sweep_lists_every_application checks the list against
+# the installed Keras), each on the smallest input it accepts without weights
+# (32x32 unless listed), with include_top=True and classes=10, and without the
+# top, pooled.
+ALL_APPLICATIONS = [
+    *(f"ConvNeXt{size}" for size in ("Tiny", "Small", "Base", "Large", "XLarge")),
+    "DenseNet121",
+    "DenseNet169",
+    "DenseNet201",
+    *(f"EfficientNetB{i}" for i in range(8)),
+    *(f"EfficientNetV2{size}" for size in ("B0", "B1", "B2", "B3", "S", "M", "L")),
+    "InceptionResNetV2",
+    "InceptionV3",
+    "MobileNet",
+    "MobileNetV2",
+    "MobileNetV3Small",
+    "MobileNetV3Large",
+    "NASNetMobile",
+    "NASNetLarge",
+    "ResNet50",
+    "ResNet101",
+    "ResNet152",
+    "ResNet50V2",
+    "ResNet101V2",
+    "ResNet152V2",
+    "VGG16",
+    "VGG19",
+    "Xception",
+]
+SMALLEST_INPUT = {"InceptionResNetV2": 75, "InceptionV3": 75, "Xception": 71}
+APPLICATION_VARIANTS = {
+    "top": {"include_top": True, "classes": 10},
+    "notop-avg": {"include_top": False, "pooling": "avg"},
+}
+SWEEP_SKIPPED = "the keras.applications sweep runs with `make test-apps` (pytest -m apps)"
+
+
+def sweep_selected(config: pytest.Config) -> bool:
+    """Whether the run asked for the sweep: `-m apps` (not `-m "not apps"`), or
+    the test named on the command line. Otherwise it is skipped, so that `make
+    test` (and `pytest -m tf`) leave it out."""
+    markexpr = config.getoption("markexpr", "") or ""
+    tests = ("test_every_application_round_trip", "test_application_sample_imports_from_h5")
+    named = any(test in str(arg) for arg in config.args for test in tests)
+    return named or re.search(r"(?<!not )\bapps\b", markexpr) is not None
+
+
+@pytest.mark.tf
+def test_the_sweep_lists_every_application() -> None:
+    applications = keras_module().applications
+    found = [n for n in dir(applications) if n[:1].isupper() and callable(getattr(applications, n))]
+    assert sorted(found) == sorted(ALL_APPLICATIONS)
+
+
+@pytest.mark.apps
+@pytest.mark.tf
+@pytest.mark.parametrize("variant", list(APPLICATION_VARIANTS))
+@pytest.mark.parametrize("name", ALL_APPLICATIONS)
+def test_every_application_round_trip(name: str, variant: str, request) -> None:
+    import tempfile
+
+    if not sweep_selected(request.config):
+        pytest.skip(SWEEP_SKIPPED)
+    keras = keras_module()
+    size = SMALLEST_INPUT.get(name, 32)
+    builder = getattr(keras.applications, name)
+    model = builder(weights=None, input_shape=(size, size, 3), **APPLICATION_VARIANTS[variant])
+    # Not tmp_path: the weights files of the largest (1.4 GB) go at once.
+    with tempfile.TemporaryDirectory(prefix="kgraph-apps-") as folder:
+        rebuilt, _ = round_trip(model, Path(folder), name)
+        assert_same_model(model, rebuilt)
+    keras.backend.clear_session()
 
 
 # -- the example specs ----------------------------------------------------------
@@ -804,6 +893,122 @@ def test_cli_import_h5_model(runner, small_model_file: Path, tmp_path: Path):
     result = runner.invoke(app, ["import", str(h5), "-o", str(spec)])
     assert result.exit_code == 0, result.output
     assert "  scores: {type: Dense, units: 2, from: hidden}\n" in spec.read_text()
+
+
+def import_h5_and_compare(runner, original: Any, h5: Path, folder: Path) -> tuple[str, Any]:
+    """`kgraph import H5 --weights --json`; the spec's text and the import's
+    report, after checking that the rebuilt model predicts what `original` does."""
+    spec = folder / "from_h5.yaml"
+    result = runner.invoke(app, ["import", str(h5), "-o", str(spec), "--weights", "--json"])
+    assert result.exit_code == 0, result.output
+    rebuilt = rebuild(spec)
+    rebuilt.load_weights(folder / "from_h5.weights.h5")
+    assert rebuilt.count_params() == original.count_params()
+    inputs = sample_inputs(original)
+    for want, got in zip(outputs_of(original, inputs), outputs_of(rebuilt, inputs), strict=True):
+        assert np.array_equal(want, got)
+    return spec.read_text(), json.loads(result.stdout)
+
+
+@pytest.mark.tf
+def test_cli_import_legacy_h5_with_keras_ops(runner, tmp_path: Path) -> None:
+    """An .h5 that Keras 3 writes drops the module of its keras.ops operations:
+    keras.saving.load_model then reads MobileNetV3's `x + 3.0` as an Add layer
+    and fails; kgraph import loads it as the operation it is."""
+    keras = keras_module()
+    model = keras.applications.MobileNetV3Small(
+        weights=None, input_shape=(32, 32, 3), include_top=True, classes=10
+    )
+    h5 = tmp_path / "mobilenet.h5"
+    model.save(h5)
+    text, _ = import_h5_and_compare(runner, model, h5, tmp_path)
+    assert "{op: add, from: " in text and "x2: 3.0}" in text
+
+
+@pytest.mark.apps
+@pytest.mark.tf
+def test_application_sample_imports_from_h5(application, runner, request, tmp_path: Path) -> None:
+    """The sample of keras.applications, saved as legacy .h5 files (part of the sweep)."""
+    if not sweep_selected(request.config):
+        pytest.skip(SWEEP_SKIPPED)
+    name, model = application
+    h5 = tmp_path / f"{name}.h5"
+    model.save(h5)
+    import_h5_and_compare(runner, model, h5, tmp_path)
+
+
+def keras2_h5(model: Any, path: Path) -> None:
+    """`model` saved as Keras 2 (tf.keras) writes an .h5, as far as Keras 3
+    reads it differently: the version; nodes as `[[layer, node, tensor, kwargs]]`;
+    a nested model's calls counted from 1; `x + 3.0` a TFOpLambda layer called
+    `[x..., {"y": 3.0}]`; `/` in the names of Keras's applications; DepthwiseConv2D
+    with `groups: 1`. (What tf_keras 2.21 writes for keras.applications.)"""
+    import h5py
+
+    model.save(path)
+    with h5py.File(path, "r+") as handle:
+        config = json.loads(handle.attrs["model_config"])
+        names = {"block1_dw": "block1/dw", "plus3": "tf.__operators__.add"}
+        nested = {layer.name for layer in model.layers if isinstance(layer, keras_module().Model)}
+
+        def ref(history: list) -> list:
+            name, node, index = history
+            return [names.get(name, name), node + (name in nested), index]
+
+        def legacy_node(node: dict) -> list:
+            tensors = _history(node["args"])
+            return [[*ref(h), {}] for h in tensors]
+
+        for layer in config["config"]["layers"]:
+            name = layer["name"]
+            if layer["class_name"] == "Add" and "trainable" not in layer["config"]:
+                (source,) = _history(layer["inbound_nodes"][0]["args"])
+                layer.update(
+                    class_name="TFOpLambda",
+                    config={"name": names[name], "trainable": True, "dtype": "float32"}
+                    | {"function": "__operators__.add"},
+                    inbound_nodes=[[*ref(source), {"y": 3.0, "name": None}]],
+                )
+            else:
+                layer["inbound_nodes"] = [legacy_node(n) for n in layer["inbound_nodes"]]
+            if layer["class_name"] == "DepthwiseConv2D":
+                layer["config"]["groups"] = 1
+            layer["name"] = layer["config"]["name"] = names.get(name, name)
+        for key in ("input_layers", "output_layers"):
+            found = config["config"][key]
+            config["config"][key] = [
+                ref(h) for h in ([found] if isinstance(found[0], str) else found)
+            ]
+        handle.attrs["model_config"] = json.dumps(config)
+        handle.attrs["keras_version"] = "2.15.0"
+
+
+@pytest.mark.tf
+def test_cli_import_keras2_h5(runner, tmp_path: Path) -> None:
+    """Keras 2 files: TFOpLambda layers become op nodes, `/` names are made
+    loadable (a note says so), a nested model's calls and Keras 2's arguments
+    are read as Keras 2 meant them."""
+    keras = keras_module()
+    x = keras.Input((8, 8, 3), name="img")
+    stem = keras.Sequential(
+        [keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3, padding="same", name="stem_conv")],
+        name="stem",
+    )
+    y = keras.layers.DepthwiseConv2D(3, padding="same", name="block1_dw")(stem(x))
+    y = keras.layers.ReLU(6.0, name="relu6")(named(y + 3.0, "plus3"))
+    y = keras.layers.GlobalAveragePooling2D(name="pool")(y)
+    model = keras.Model(x, keras.layers.Dense(2, name="out")(y), name="keras2")
+    h5 = tmp_path / "keras2.h5"
+    keras2_h5(model, h5)
+    text, report = import_h5_and_compare(runner, model, h5, tmp_path)
+    assert "  tf_operators_add: {op: add, from: block1_dw, x2: 3.0}\n" in text
+    assert "  block1_dw: {type: DepthwiseConv2D, kernel_size: 3, padding: same, from: stem}" in text
+    assert report["notes"] == [
+        "1 layer names with '/' (which Keras 3 does not allow) had '/' made '_' to load: "
+        "'block1/dw' -> 'block1_dw'",
+        "1 TensorFlow-function layers of Keras 2 (TFOpLambda) are the keras.ops operations "
+        "they compute, named as identifiers: 'tf.__operators__.add' -> 'tf_operators_add'",
+    ]
 
 
 @pytest.mark.tf

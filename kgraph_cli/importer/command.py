@@ -67,8 +67,11 @@ def import_file(
 
     _check_outputs(output, weights, force)
     LayerRegistry(plugins)  # before loading: Keras must find the plugins' classes
+    notes: list[str] = []
     try:
-        model = load_keras_model(model_file, safe_mode=True)
+        model = _load_legacy_h5(model_file, notes) if _is_legacy_h5(model_file) else None
+        if model is None:
+            model = load_keras_model(model_file, safe_mode=True)
     except ModelFileError as exc:
         if "Lambda" in str(exc) or "safe_mode" in str(exc):
             raise ModelImportError(
@@ -77,7 +80,39 @@ def import_file(
                 "`kgraph import --plugin MODULE` can name",
             ) from exc
         raise
-    return import_model(model, output, weights, force, plugins, model_file.name)
+    done = import_model(model, output, weights, force, plugins, model_file.name)
+    done.notes[:0] = notes
+    return done
+
+
+def _is_legacy_h5(path: Path) -> bool:
+    """A model in the legacy HDF5 format (`model.save("x.h5")`), not a weights file."""
+    return path.suffix == ".h5" and not path.name.endswith(WEIGHTS_SUFFIX) and path.is_file()
+
+
+def _load_legacy_h5(path: Path, notes: list[str]) -> Any:
+    """A legacy .h5 model as keras_graph.load_legacy_h5 loads it (keras.ops
+    operations, Keras 2's TensorFlow-function layers and `/` names included),
+    its notes added to `notes`; None where that fails for a reason Keras's
+    own loader explains better (a Lambda, a custom layer, no model config)."""
+    from kgraph_cli import keras_legacy
+    from kgraph_cli.deep import ModelTooDeepError, deep_recursion
+
+    try:
+        with deep_recursion(what=f"'{path}'"):
+            model, found = keras_legacy.load_legacy_h5(path, safe_mode=True)
+    except keras_legacy.LegacyModelError as exc:
+        raise ModelImportError(
+            f"cannot import '{path}': {exc}",
+            "load it in Keras 2 and replace that step by a layer, or save the model "
+            "as .keras from a Keras 3 model",
+        ) from exc
+    except ModelTooDeepError:
+        raise
+    except Exception:  # Keras's own loader says what is wrong, in its words
+        return None
+    notes.extend(found)
+    return model
 
 
 def import_model(

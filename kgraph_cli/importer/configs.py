@@ -21,11 +21,14 @@ from typing import TYPE_CHECKING, Any
 from kgraph_cli.importer.result import ModelImportError
 from kgraph_cli.keras_classes import LAYER_ARGUMENTS, constructor_defaults
 from kgraph_cli.keras_graph import string_objects
+from kgraph_cli.layers import keras_internal_layers
 
 if TYPE_CHECKING:
     from kgraph_cli.layers import LayerInfo, LayerRegistry
 
 _MISSING = object()
+# The kinds of Keras objects a layer's constructor reads with `keras.<kind>.get`.
+_OBJECT_KINDS = ("initializers", "regularizers", "constraints", "activations")
 
 # How a wrapper's `layer:` / `backward_layer:` is written: (wrapper, key, that
 # argument's config, the wrapper's default config or None) -> its spec value,
@@ -79,6 +82,10 @@ class ConfigMinimiser:
                 and (plugin.__module__, plugin.__qualname__) == (cls.__module__, cls.__qualname__)
             ):
                 return name
+        # Keras's own classes outside keras.layers (ConvNeXt's LayerScale), by module path.
+        internal = class_path(cls)
+        if internal in keras_internal_layers() and self.registry.layer_class(internal) is cls:
+            return internal
         if cls.__module__.startswith("keras."):
             raise ModelImportError(
                 f"layer '{layer.name}' ({where}) is a {cls.__name__}, which is not a class "
@@ -279,11 +286,41 @@ class ConfigMinimiser:
             for k, v in config.items()
             if k not in defaults or not same(v, defaults[k])
         }
+        module = value.get("module") or ""
         if not args and obj is not None and shorten:
-            alias = _string_alias(type(obj), value.get("module") or "")
-            if alias:
+            alias = _string_alias(type(obj), module)
+            if alias and self._reads_back(alias, obj, module):
                 return alias
-        return {"type": class_name, **args}
+        short = {"type": class_name, **args}
+        if obj is not None and shorten and not self._reads_back(short, obj, module):
+            # Keras cannot make it from its non-default arguments alone
+            # (Constant's from_config needs its `value`): every argument.
+            return {"type": class_name, **{k: self.value(v, k) for k, v in config.items()}}
+        return short
+
+    def _reads_back(self, short: Any, obj: Any, module: str) -> bool:
+        """Whether Keras reads the spec value `short` (a string or `{type: ...}`)
+        back as `obj`, as a layer's constructor does (`keras.initializers.get`);
+        True when that cannot be checked (not an initializer, regularizer,
+        constraint or activation)."""
+        from kgraph_cli.spec.values import keras_config
+
+        kind = module.rsplit(".", 1)[-1]
+        getter = getattr(getattr(self.keras, kind, None), "get", None)
+        if kind not in _OBJECT_KINDS or getter is None:
+            return True
+        try:
+            made = getter(keras_config(short))
+        except Exception:
+            return False
+        if type(made) is not type(obj):
+            return made is obj
+        if not hasattr(obj, "get_config"):
+            return True
+        try:
+            return same(made.get_config(), obj.get_config())
+        except Exception:
+            return False
 
 
 # -- comparing configs ---------------------------------------------------------
@@ -335,7 +372,7 @@ def class_path(cls: type) -> str:
 def _string_alias(cls: type, module: str) -> str | None:
     """The snake_case name Keras resolves to `cls` (glorot_uniform, zeros, l2)."""
     kind = module.rsplit(".", 1)[-1]
-    if kind not in ("initializers", "regularizers", "constraints", "activations"):
+    if kind not in _OBJECT_KINDS:
         return None
     for name, obj in string_objects(kind).items():
         if obj is cls and name == name.lower() and name != cls.__name__:

@@ -202,8 +202,7 @@ def _unknown_share(spec: Spec, model: ModelSpec, node: NodeSpec, target: str) ->
     if owners:  # the seq2seq inference decoder reusing the training decoder's layers
         return Diagnostic(
             "undefined-ref",
-            f"node '{node.name}' shares the layer of '{target}', a node of model "
-            f"'{owners[0]}'",
+            f"node '{node.name}' shares the layer of '{target}', a node of model '{owners[0]}'",
             node.target_loc,
             model.key_path("layers", node.name, "share"),
             f"name the model too: `share: {owners[0]}.{target}` (or, to reuse a part of "
