@@ -20,14 +20,13 @@ def adapt_layers(
     from kgraph_cli.tf import import_keras
 
     keras = import_keras()
-    names = [keras_graph.producer(t).name for t in model.inputs]
     dataset = None
     for node in spec.nodes.values():
         if not node.adapt:
             continue
         layer = model.get_layer(node.name)
         source = keras_graph.producer(layer.input)
-        if source.name in inputs and source.name in names:  # fed by an input: the data itself
+        if source.name in inputs:  # fed by an input (layers have other names): the data itself
             data = inputs[source.name]
         else:  # what the layers before it make of the data
             feeder = keras.Model(model.inputs, layer.input)

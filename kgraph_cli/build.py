@@ -10,7 +10,8 @@ from typing import Any
 from kgraph_cli import keras_graph
 from kgraph_cli.deep import deep_recursion
 from kgraph_cli.errors import Location, Reporter, SpecError
-from kgraph_cli.ops_catalog import OpCall, Slot, Tensor, Tensors, bind, ops_catalog
+from kgraph_cli.ops_catalog import OpCall, Slot, Tensor, Tensors, ops_catalog
+from kgraph_cli.spec.constants import bind_node
 from kgraph_cli.spec.graph import resolve
 from kgraph_cli.spec.loader import YamlMap
 from kgraph_cli.spec.model import (
@@ -205,13 +206,7 @@ class ModelBuilder(Reporter):
 
     def _call_op(self, model: ModelSpec, node: NodeSpec, args: list) -> Any:
         """keras.ops.<op>(...) on the node's tensors; its operation named after the node."""
-        keyword = node.input_form is InputForm.KEYWORD
-        call, _ = bind(
-            ops_catalog()[node.target],
-            0 if keyword else len(args),
-            node.keyword_inputs() if keyword else {},
-            list(node.op_args or {}),
-        )
+        call, _ = bind_node(ops_catalog()[node.target], node)
         assert call is not None  # validation bound it already
         constants = node.op_args if node.op_args is not None else {}
         try:
@@ -236,15 +231,12 @@ class ModelBuilder(Reporter):
                 None,
                 hint="write such a value as a constant argument of the node that needs it",
             )
-        for tensor in made:
+        inputs = {id(keras_graph.producer(t)) for t in keras_graph.keras_tensors(args)}
+        for tensor in made:  # the operation it made, not an input's producer
             operation = keras_graph.producer(tensor)
-            if keras_graph.is_graph_op(operation) and operation not in self._input_producers(args):
+            if keras_graph.is_graph_op(operation) and id(operation) not in inputs:
                 operation.name = node.name
         return result
-
-    @staticmethod
-    def _input_producers(args: list) -> list[Any]:
-        return [keras_graph.producer(t) for t in keras_graph.keras_tensors(args)]
 
     def _layer_for(self, model: ModelSpec, node: NodeSpec, layers: dict) -> Any:
         if node.name in layers:

@@ -11,7 +11,7 @@ from typing import Any
 
 from kgraph_cli.errors import Reporter
 from kgraph_cli.layers import keras_catalog
-from kgraph_cli.ops_catalog import bind, ops_catalog
+from kgraph_cli.ops_catalog import BindProblem, OpCall, OpInfo, bind, ops_catalog
 from kgraph_cli.spec.loader import YamlList, YamlMap
 from kgraph_cli.spec.model import (
     REF_PATTERN,
@@ -41,6 +41,17 @@ _CODE_OPS = {
 }
 
 
+def bind_node(info: OpInfo, node: NodeSpec) -> tuple[OpCall | None, list[BindProblem]]:
+    """An `op:` node's `from:` and constants fitted to the function `info`."""
+    keyword = node.input_form is InputForm.KEYWORD
+    return bind(
+        info,
+        0 if keyword else len(node.inputs),
+        node.keyword_inputs() if keyword else {},
+        list(node.op_args or {}),
+    )
+
+
 def check_op(reporter: Reporter, model: ModelSpec, node: NodeSpec) -> None:
     """The op exists and `from:` and the constants fit its parameters."""
     path = model.key_path("layers", node.name)
@@ -55,14 +66,8 @@ def check_op(reporter: Reporter, model: ModelSpec, node: NodeSpec) -> None:
         )
         return
     constants = node.op_args if node.op_args is not None else YamlMap()
-    keyword = node.input_form is InputForm.KEYWORD
-    _, problems = bind(
-        info,
-        0 if keyword else len(node.inputs),
-        node.keyword_inputs() if keyword else {},
-        list(constants),
-    )
-    by_key = node.keyword_inputs() if keyword else {}
+    _, problems = bind_node(info, node)
+    by_key = node.keyword_inputs() if node.input_form is InputForm.KEYWORD else {}
     for problem in problems:
         if problem.key in constants:
             loc, where = constants.key_loc(problem.key), f"{path}.{problem.key}"
@@ -169,14 +174,13 @@ def _placeholders(values: list[Any]) -> list[tuple[Any, Any]]:
 
 def _first_keyword(node: NodeSpec) -> str:
     """`sequences: x`: the node's own input, as the first keyword input."""
-    if node.input_form is InputForm.SINGLE and node.inputs and node.kind is NodeKind.OP:
-        info = ops_catalog().get(node.target)
-        if info and info.named_params:
-            return f"{info.named_params[0]}: {node.inputs[0]}"
-    if node.input_form is InputForm.SINGLE and node.inputs:
-        rnn = node.layer is not None and node.layer.type.endswith(("RNN", "LSTM", "GRU"))
-        return f"{'sequences' if rnn else 'inputs'}: {node.inputs[0]}"
-    return "..."
+    if node.input_form is not InputForm.SINGLE or not node.inputs:
+        return "..."
+    info = ops_catalog().get(node.target) if node.kind is NodeKind.OP else None
+    if info and info.named_params:
+        return f"{info.named_params[0]}: {node.inputs[0]}"
+    rnn = node.layer is not None and node.layer.type.endswith(("RNN", "LSTM", "GRU"))
+    return f"{'sequences' if rnn else 'inputs'}: {node.inputs[0]}"
 
 
 def _strings(value: Any) -> list[str]:
