@@ -39,8 +39,9 @@ KERAS_PRIVATE = {
     "_functional",
     "_operations",
 }
-# The modules that read them: the graph adapter, and the legacy .h5 loader.
-ADAPTERS = {"kgraph_cli.keras_graph", "kgraph_cli.keras_legacy"}
+# The modules that read them: the graph adapter, the legacy .h5 loader, and the
+# redirection of keras.applications' downloads (keras.src.utils.file_utils).
+ADAPTERS = {"kgraph_cli.keras_graph", "kgraph_cli.keras_legacy", "kgraph_cli.keras_cache"}
 
 
 def module_name(path: Path) -> str:

@@ -33,6 +33,7 @@ from kgraph_cli.data.sources.base import (
     load_npz,
 )
 from kgraph_cli.errors import KgraphError
+from kgraph_cli.keras_cache import keras_cache_dirs, keras_home
 from kgraph_cli.spec.train.keys import SEQUENCE_DATASETS
 
 _KERAS_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
@@ -110,29 +111,10 @@ _DATASET_FILES = {
 }
 
 
-def _keras_home() -> Path:
-    if "KERAS_HOME" in os.environ:
-        return Path(os.environ["KERAS_HOME"]).expanduser()
-    home = Path("~").expanduser()
-    return Path("/tmp" if not os.access(home, os.W_OK) else home) / ".keras"
-
-
-def _keras_cache_dirs() -> list[Path]:
-    """Where Keras keeps the datasets it downloads (and its fallback when unwritable)."""
-    home = _keras_home()
-    dirs = [home / "datasets"]
-    existing = home
-    while not existing.exists() and existing.parent != existing:
-        existing = existing.parent  # Keras creates the folder when it can
-    if not os.access(existing, os.W_OK) and home != Path("/tmp/.keras"):
-        dirs.append(Path("/tmp/.keras/datasets"))
-    return dirs
-
-
 def _channels_first() -> bool:
     """Keras's image_data_format, read from keras.json without importing Keras."""
     try:
-        config = json.loads((_keras_home() / "keras.json").read_text())
+        config = json.loads((keras_home() / "keras.json").read_text())
     except (OSError, ValueError):
         return False
     return isinstance(config, dict) and config.get("image_data_format") == "channels_first"
@@ -140,9 +122,8 @@ def _channels_first() -> bool:
 
 def _search_folders(name: str, data_dir: Path | None) -> list[tuple[Path, bool]]:
     """(folder, is it named after the dataset), in search order."""
-    roots = (
-        [Path(os.path.abspath(data_dir.expanduser()))] if data_dir else []
-    ) + _keras_cache_dirs()
+    roots = [Path(os.path.abspath(data_dir.expanduser()))] if data_dir else []
+    roots += keras_cache_dirs("datasets")
     subs = list(dict.fromkeys([name, name.replace("_", "-")]))
     folders = {
         folder: named
