@@ -19,6 +19,7 @@ this module.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -80,20 +81,29 @@ def load_spec(spec: PathLike, overrides: Names = (), plugins: Names = ()) -> Val
 def build(
     spec: PathLike, model: str | None = None, overrides: Names = (), plugins: Names = ()
 ) -> Any:
-    """The keras.Model a spec describes (its default model, or `model`), untrained."""
+    """The keras.Model a spec describes (its default model, or `model`),
+    untrained, but with the pretrained weights its `application:` nodes name."""
     from kgraph_cli.build import ModelBuilder
 
     valid = load_spec(spec, overrides, plugins)
-    return ModelBuilder(valid).build(valid.spec.model_name(model))
+    return ModelBuilder(valid, pretrained=True).build(valid.spec.model_name(model))
 
 
 def load(
-    target: PathLike, model: str | None = None, overrides: Names = (), plugins: Names = ()
+    target: PathLike,
+    model: str | None = None,
+    overrides: Names = (),
+    plugins: Names = (),
+    pretrained: bool = False,
+    data_dir: PathLike | None = None,
 ) -> Target:
-    """A spec (built, untrained), a run directory or a .keras/.h5 file (trained)."""
+    """A spec (built, untrained; with the pretrained weights of its
+    `application:` nodes if `pretrained`, ImageNet's looked for in `data_dir`
+    first), a run directory or a .keras/.h5 file (trained)."""
     from kgraph_cli.persist import load_target
 
-    return load_target(Path(target), model, list(overrides), list(plugins))
+    where = Path(data_dir) if data_dir is not None else None
+    return load_target(Path(target), model, list(overrides), list(plugins), pretrained, where)
 
 
 def summarize(
@@ -112,10 +122,15 @@ def summarize(
 
 
 def _loaded(
-    target: PathLike | Target, model: str | None, overrides: Names, plugins: Names
+    target: PathLike | Target,
+    model: str | None,
+    overrides: Names,
+    plugins: Names,
+    data_dir: PathLike | None = None,
+    pretrained: bool = False,
 ) -> Target:
     if isinstance(target, str | Path):
-        return load(target, model, overrides, plugins)
+        return load(target, model, overrides, plugins, pretrained, data_dir)
     return target
 
 
@@ -179,14 +194,14 @@ def evaluate(
     (`Evaluation.trained` says which)."""
     from kgraph_cli.infer import evaluate_target
 
-    loaded = _loaded(target, model, overrides, plugins)
+    loaded = _loaded(target, model, overrides, plugins, data_dir, pretrained=True)
     where = Path(data_dir) if data_dir is not None else loaded.data_dir
     return evaluate_target(loaded, data, where, batch_size)
 
 
 def predict(
     target: PathLike | Target,
-    output: PathLike,
+    output: PathLike | None = None,
     data: str | None = None,
     data_dir: PathLike | None = None,
     batch_size: int | None = None,
@@ -194,13 +209,25 @@ def predict(
     model: str | None = None,
     overrides: Names = (),
     plugins: Names = (),
+    images: Sequence[PathLike] = (),
+    top: int | None = None,
+    node: str | None = None,
 ) -> Predictions:
-    """Write a model's outputs for a split or file to .npy, .npz or .csv."""
-    from kgraph_cli.infer import predict_target
+    """Write a model's outputs for a split or file to .npy, .npz or .csv.
 
-    loaded = _loaded(target, model, overrides, plugins)
+    `images` (files, or folders of image files): the model's input is those
+    images, resized to it, with the spec's input transforms; the result's
+    `ranking` holds the `top` (default 5) classes of each class score output,
+    and `output` becomes optional. `node`: the activations of that node (a
+    layer, by name) instead of the model's outputs."""
+    from kgraph_cli.infer import check_predict_request, predict_target
+
+    out = Path(output) if output is not None else None
+    files = [Path(image) for image in images]
+    check_predict_request(out, data, files, top, node)  # before building or loading
+    loaded = _loaded(target, model, overrides, plugins, data_dir, pretrained=True)
     where = Path(data_dir) if data_dir is not None else loaded.data_dir
-    return predict_target(loaded, data, where, Path(output), force, batch_size)
+    return predict_target(loaded, data, where, out, force, batch_size, files, top, node)
 
 
 def save(
@@ -224,7 +251,9 @@ def save(
     output = Path(output)
     chosen = format_for(output, format)
     valid = load_spec(spec, overrides, plugins)
-    keras_model = ModelBuilder(valid).build(valid.spec.model_name(model))
+    # Pretrained application weights, unless --weights replaces them all.
+    builder = ModelBuilder(valid, pretrained=weights is None)
+    keras_model = builder.build(valid.spec.model_name(model))
     if weights is not None:
         load_weights_from(keras_model, Path(weights))
     return save_model(keras_model, output, chosen, resolved_spec_text(valid.spec), force)

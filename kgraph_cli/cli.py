@@ -354,8 +354,45 @@ def evaluate(
 def predict(
     target: TargetArgument,
     output: Annotated[
-        Path, typer.Option("--output", "-o", help="Where to write: .npy, .npz or .csv.")
-    ],
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            show_default=False,
+            help="Where to write: .npy, .npz or .csv (optional with --image).",
+        ),
+    ] = None,
+    images: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--image",
+            "-i",
+            show_default=False,
+            metavar="FILE|DIR",
+            help="An image file, or a folder of them (not recursive), as the model's "
+            "input (repeatable); prints the top classes.",
+        ),
+    ] = None,
+    top: Annotated[
+        int | None,
+        typer.Option(
+            "--top",
+            "-k",
+            min=1,
+            metavar="K",
+            show_default=False,
+            help="How many classes per image (default 5).",
+        ),
+    ] = None,
+    node: Annotated[
+        str | None,
+        typer.Option(
+            "--node",
+            metavar="NODE",
+            show_default=False,
+            help="Write the activations of this node (a layer, by name) instead of the outputs.",
+        ),
+    ] = None,
     model: ModelOption = None,
     data: DataOption = None,
     batch_size: BatchOption = None,
@@ -367,16 +404,35 @@ def predict(
     quiet: QuietOption = False,
     debug: DebugOption = False,
 ) -> None:
-    """Run a model on a split or a file and write its outputs (.npy, .npz, .csv)."""
+    """Run a model on a split, a file or images and write its outputs (.npy, .npz,
+    .csv); for images, print the top classes of each class score output."""
     with session(json_output, debug, overrides) as current:
         from kgraph_cli import api
 
         result = api.predict(
-            target, output, data, data_dir, batch_size, force, model, overrides or [], plugins or []
+            target,
+            output,
+            data,
+            data_dir,
+            batch_size,
+            force,
+            model,
+            overrides or [],
+            plugins or [],
+            images or [],
+            top,
+            node,
         )
+        for note in result.notes:
+            current.note(escape(note))
         if json_output:
             current.print_json(result.to_json())
-        elif not quiet:
+            return
+        if result.ranking is not None and result.ranking.outputs:
+            from kgraph_cli.console import render_top_classes
+
+            render_top_classes(current.out, result)
+        if output is not None and not quiet:
             shapes = ", ".join(f"{name} {shape}" for name, shape in result.shapes.items())
             current.wrote(output, f": {result.samples:,} samples; {escape(shapes)}")
 

@@ -21,7 +21,7 @@ from kgraph_cli.errors import Diagnostic, Location, Severity
 from kgraph_cli.summary import LayerRow, ModelSummary
 
 if TYPE_CHECKING:
-    from kgraph_cli.infer import Evaluation
+    from kgraph_cli.infer import Evaluation, Predictions
     from kgraph_cli.persist import ModelInfo
     from kgraph_cli.train import TrainResult
 
@@ -204,6 +204,33 @@ def render_metrics(console: Console, result: Evaluation) -> None:
     for name, value in result.metrics.items():
         table.add_row(escape(name), _metric(value))
     console.print(table)
+
+
+def render_top_classes(console: Console, result: Predictions) -> None:
+    """`predict --image`: per class score output, each image's top classes."""
+    assert result.ranking is not None
+    for output in result.ranking.outputs.values():
+        shown = min(result.top or 1, output.classes)
+        table = Table(
+            title=f"{escape(result.model)}: {escape(output.name)}, top {shown} of "
+            f"{output.classes} classes ({output.how})",
+            title_justify="left",
+            header_style="bold",
+        )
+        table.add_column("image")
+        table.add_column("rank", justify="right")
+        table.add_column("class")
+        table.add_column("probability", justify="right")
+        for path, ranked in zip(result.images, output.top, strict=True):
+            for rank, top in enumerate(ranked, start=1):
+                table.add_row(
+                    escape(str(path)) if rank == 1 else "",
+                    str(rank),
+                    escape(top.name),
+                    f"{top.probability:.4f}",
+                    end_section=rank == len(ranked),
+                )
+        console.print(table)
 
 
 def render_model_info(console: Console, info: ModelInfo, show_spec: bool) -> None:

@@ -67,6 +67,21 @@ def calls(operation: Any) -> list[Any]:
     return list(operation._inbound_nodes)
 
 
+def calls_in(model: Any, operation: Any) -> list[Any]:
+    """The calls (Nodes) of `operation` that belong to `model`'s own graph (a
+    layer shared with other models has calls there too)."""
+    graph = functional_graph(model)
+    if graph is None:
+        return []
+    own = {id(node) for nodes in nodes_by_depth(graph).values() for node in nodes}
+    return [node for node in operation._inbound_nodes if id(node) in own]
+
+
+def call_outputs(node: Any) -> list[Any]:
+    """The tensors one call (Node) made."""
+    return list(node.output_tensors)
+
+
 def call_index(operation: Any, node: Any) -> int:
     return operation._inbound_nodes.index(node)
 

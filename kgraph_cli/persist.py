@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kgraph_cli.errors import KgraphError, UsageError, short_message
 from kgraph_cli.keras_graph import producer, producer_names
-from kgraph_cli.rundir import MODEL_FILE, SPEC_FILE, SPEC_SUFFIXES, read_run_info
+from kgraph_cli.rundir import MODEL_FILE, SPEC_FILE, SPEC_SUFFIXES, RunInfo, read_run_info
 from kgraph_cli.spec.validate import ValidSpec, validate_spec
 from kgraph_cli.tf import import_keras
 
@@ -53,18 +53,46 @@ class Target:
     data_dir: Path | None = None
     # The folder the spec's relative data paths start from.
     spec_dir: Path | None = None
+    # Output name -> the name of each class index: the spec's `classes:` of the
+    # output, else the class folders of the `images:` data it was trained on (run.json).
+    class_names: dict[str, list[str]] = field(default_factory=dict)
+    # Output name -> where its class names come from: "spec" or "run" (run.json).
+    class_origins: dict[str, str] = field(default_factory=dict)
+
+
+def _with_class_names(target: Target, info: RunInfo | None) -> Target:
+    """`target` with the class names its spec and run directory record."""
+    if info is not None:
+        for output, names in info.classes.items():
+            target.class_names[output] = names
+            target.class_origins[output] = "run"
+    name = info.model if info else target.model_name
+    model = target.valid.spec.models.get(name) if target.valid else None
+    for output in model.outputs if model else []:
+        if output.classes is not None:
+            target.class_names[output.name] = list(output.classes)
+            target.class_origins[output.name] = "spec"
+    return target
 
 
 def load_target(
-    path: Path, model_name: str | None, overrides: list[str], plugins: list[str]
+    path: Path,
+    model_name: str | None,
+    overrides: list[str],
+    plugins: list[str],
+    pretrained: bool = False,
+    data_dir: Path | None = None,
 ) -> Target:
-    """A spec (built, untrained), a run directory or a .keras file (trained)."""
+    """A spec (built, untrained; `pretrained`: with its applications' weights,
+    looked for in `data_dir` first), a run directory or a .keras file (trained)."""
     if path.suffix in SPEC_SUFFIXES and path.is_file():
         from kgraph_cli.build import ModelBuilder
 
         valid = validate_spec(path, overrides, plugins)
         name = valid.spec.model_name(model_name)
-        return Target(ModelBuilder(valid).build(name), valid, name, False, None, path.parent)
+        model = ModelBuilder(valid, pretrained, data_dir).build(name)
+        built = Target(model, valid, name, False, None, path.parent)
+        return _with_class_names(built, None)
     model_file = path / MODEL_FILE if path.is_dir() else path
     if not model_file.is_file():
         raise UsageError(
@@ -87,7 +115,8 @@ def load_target(
     info = read_run_info(model_file.parent)
     # A run's spec.yaml is a copy: its data paths are relative to the original spec.
     spec_dir = Path(info.spec).parent if info else model_file.parent
-    return Target(model, valid, model.name, True, info.data_dir if info else None, spec_dir)
+    loaded = Target(model, valid, model.name, True, info.data_dir if info else None, spec_dir)
+    return _with_class_names(loaded, info)
 
 
 def load_keras_model(path: Path, safe_mode: bool = True) -> Any:

@@ -43,6 +43,9 @@ class RunInfo:
     data_dir: Path | None = None
     # Entries of the run directory that the spec's callbacks write (log_dir: logs).
     callback_files: list[str] = field(default_factory=list)
+    # Output name -> the name of each class index, from the training data (an
+    # `images:` source's class sub-folders), for `predict --image`.
+    classes: dict[str, list[str]] = field(default_factory=dict)
 
 
 def write_run_info(run_dir: Path, info: RunInfo) -> None:
@@ -51,6 +54,7 @@ def write_run_info(run_dir: Path, info: RunInfo) -> None:
         "model": info.model,
         "data_dir": str(info.data_dir.resolve()) if info.data_dir else None,
         "callback_files": info.callback_files,
+        "classes": info.classes,
     }
     write_text_atomic(run_dir / RUN_FILE, json.dumps(data, indent=2) + "\n", force=True)
 
@@ -60,9 +64,20 @@ def read_run_info(run_dir: Path) -> RunInfo | None:
         data = json.loads((run_dir / RUN_FILE).read_text())
         data_dir = Path(data["data_dir"]) if data.get("data_dir") else None
         files = [str(name) for name in data.get("callback_files") or []]
-        return RunInfo(data["spec"], data["model"], data_dir, files)
+        return RunInfo(data["spec"], data["model"], data_dir, files, _classes(data.get("classes")))
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
+
+
+def _classes(value: object) -> dict[str, list[str]]:
+    """run.json's `classes` (absent in older runs; anything malformed is ignored)."""
+    if not isinstance(value, dict):
+        return {}
+    return {
+        str(output): [str(name) for name in names]
+        for output, names in value.items()
+        if isinstance(names, list) and all(isinstance(name, str) for name in names)
+    }
 
 
 def read_history(run_dir: Path) -> dict[str, list[float]]:

@@ -27,6 +27,8 @@ from kgraph_cli.spec.train import (
 from kgraph_cli.suggest import did_you_mean, listed
 
 Arrays = dict[str, np.ndarray]
+# (feed target, transform index) -> the training split's (mean, std), for `standardize`
+Stats = dict[tuple[str, int], tuple[np.ndarray, np.ndarray]]
 
 
 @dataclass
@@ -47,6 +49,11 @@ class PreparedData:
     test: Split | None = None
     description: str = ""
     notes: list[str] = field(default_factory=list)
+    # output name -> the name of each class index, where the training source
+    # knows them (an `images:` folder's class sub-folders), for run.json
+    classes: dict[str, list[str]] = field(default_factory=dict)
+    # the training split's mean and std of each `standardize` transform
+    stats: Stats = field(default_factory=dict)
 
 
 @dataclass
@@ -82,6 +89,7 @@ def prepare_data(
     if data.take is not None:
         fields = {k: v[: data.take] for k, v in fields.items()}
     prepared = PreparedData(Split({}, {}), description=source.description)
+    prepared.classes = _target_classes(data, source.classes)
     test_fields = None
     if data.test is not None:
         fields, test_fields = _split_off(
@@ -102,7 +110,31 @@ def prepare_data(
         prepared.test = feeder.split(test_fields, "test")
     if feeder.diagnostics:
         raise SpecError(feeder.diagnostics)
+    prepared.stats = feeder.stats
     return prepared
+
+
+def feed_inputs(data: DataSpec, io: ModelIO, fields: Arrays, what: str, stats: Stats) -> Arrays:
+    """Model inputs from fields that are not a split of the source (the images of
+    `predict --image`): each input's feed, transforms and checks as in training,
+    `standardize` with the training split's `stats` (PreparedData.stats). Every
+    problem is a located diagnostic (SpecError)."""
+    inputs_only = DataSpec(data.source, data.inputs, {}, data.loc)
+    feeder = _Feeder(inputs_only, io, fields)
+    feeder.stats = dict(stats)
+    split = feeder.split(fields, what)
+    if feeder.diagnostics:
+        raise SpecError(feeder.diagnostics)
+    return split.inputs
+
+
+def _target_classes(data: DataSpec, classes: dict[str, list[str]]) -> dict[str, list[str]]:
+    """The source's class names of the fields that feed outputs, by output name."""
+    return {
+        feed.target: list(classes[feed.fields[0]])
+        for feed in data.targets.values()
+        if not feed.stacked and feed.fields and feed.fields[0] in classes
+    }
 
 
 def _read(source_spec: Any, io: ModelIO, spec_dir: Path, data_dir: Path | None) -> Any:
@@ -189,7 +221,7 @@ class _Feeder(Reporter):
         # only, as the other splits would mostly repeat it.
         self.failed: set[tuple[str, str]] = set()
         # standardize statistics come from the training split only
-        self.stats: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
+        self.stats: Stats = {}
 
     def fail(
         self,

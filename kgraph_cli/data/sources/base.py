@@ -10,7 +10,7 @@ import tarfile
 import zipfile
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -32,6 +32,9 @@ class SourceData:
     splits: dict[str, dict[str, np.ndarray]]
     # one line for people, e.g. "mnist from /x/mnist.npz (60,000 train, 10,000 test)"
     description: str
+    # field name -> the name of each class index of that field, where the source
+    # knows them (an `images:` folder's class sub-folders: {"y": ["cats", "dogs"]})
+    classes: dict[str, list[str]] = field(default_factory=dict)
 
 
 class Source:

@@ -12,7 +12,8 @@ from kgraph_cli.data.sources.base import Source, SourceData, error_text
 from kgraph_cli.spec.train.keys import COLOR_MODES, DEFAULT_IMAGE_SIZE
 from kgraph_cli.suggest import listed
 
-_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+# What counts as an image file (also for `kgraph predict --image FOLDER`).
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
 
 def read_images(src: Source) -> SourceData:
@@ -23,7 +24,7 @@ def read_images(src: Source) -> SourceData:
     pil_mode, channels = COLOR_MODES[mode]
     classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not classes:
-        loose = any(p.suffix.lower() in _IMAGE_SUFFIXES for p in root.iterdir())
+        loose = any(p.suffix.lower() in IMAGE_SUFFIXES for p in root.iterdir())
         src.fail(
             f"{root} has no class sub-folders",
             "put the images of each class in a sub-folder named after it "
@@ -36,12 +37,12 @@ def read_images(src: Source) -> SourceData:
         for folder, dirs, names in os.walk(root / name):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
             for file in sorted(names):
-                if Path(file).suffix.lower() in _IMAGE_SUFFIXES and not file.startswith("."):
+                if Path(file).suffix.lower() in IMAGE_SUFFIXES and not file.startswith("."):
                     files.append((Path(folder) / file, index))
     if not files:
         src.fail(
             f"the class sub-folders of {root} hold no images",
-            f"image files end with {', '.join(_IMAGE_SUFFIXES)}",
+            f"image files end with {', '.join(IMAGE_SUFFIXES)}",
             key="images",
         )
     from PIL import Image, UnidentifiedImageError
@@ -76,4 +77,5 @@ def read_images(src: Source) -> SourceData:
         splits,
         f"images from {root} ({len(files):,} images of {height}x{width} {mode}, "
         f"{len(classes)} classes: {shown})",
+        classes={"y": classes},
     )
