@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import re
 import traceback
+from pathlib import Path
 from typing import Any
 
 from kgraph_cli import keras_graph
+from kgraph_cli.applications import ApplicationFailed, apply_application, build_application
 from kgraph_cli.deep import deep_recursion
-from kgraph_cli.errors import Location, Reporter, SpecError
+from kgraph_cli.errors import Diagnostic, Location, Reporter, Severity, SpecError
 from kgraph_cli.ops_catalog import OpCall, Slot, Tensor, Tensors, ops_catalog
 from kgraph_cli.spec.constants import bind_node
 from kgraph_cli.spec.graph import resolve
@@ -37,8 +39,13 @@ class _NodeFailed(Exception):
 class ModelBuilder(Reporter):
     """Builds the models of one validated spec; each call makes fresh layers."""
 
-    def __init__(self, valid: ValidSpec):
+    def __init__(self, valid: ValidSpec, pretrained: bool = False, data_dir: Path | None = None):
+        """`pretrained`: load the weights `application:` nodes name (ImageNet's,
+        looked for in `data_dir` first; a file); otherwise only check that they
+        fit, for commands that need the structure alone."""
         self.valid = valid
+        self.pretrained = pretrained
+        self.data_dir = data_dir
         self.spec = valid.spec
         self.keras = import_keras()
         super().__init__()
@@ -134,6 +141,17 @@ class ModelBuilder(Reporter):
                 f"name one of them: {', '.join(f'{ref}.{i}' for i in range(count))}",
             )
             raise _NodeFailed
+        width = tensor.shape[-1] if len(tensor.shape) > 1 else None
+        if output.classes and width is not None and width != len(output.classes):
+            self.error(
+                "outputs",
+                f"output '{name}' has {width} values per sample but `classes` names "
+                f"{len(output.classes)}",
+                ref.loc,
+                owner.key_path("outputs", name, "classes"),
+                "list one name per class index, in order",
+            )
+            raise _NodeFailed
         producer = keras_graph.producer(tensor).name
         if producer != name:  # give the output the name the spec chose
             tensor = self.keras.layers.Identity(name=name)(tensor)
@@ -187,8 +205,11 @@ class ModelBuilder(Reporter):
         args = [self._tensor(model, r, tensors, node) for r in refs]
         if node.kind is NodeKind.OP:
             return self._call_op(model, node, args)
-        layer = self._layer_for(model, node, layers)
+        layer = self._layer_for(model, node, layers, args)
         call_args = keras_config(node.call_args)
+        owner, owner_model = self._owner(model, node)
+        if owner.application is not None:
+            return self._call_application(owner_model, owner, node, layer, args, call_args)
         try:
             if node.input_form is InputForm.KEYWORD:
                 return layer(**_keyword_tensors(node, args), **call_args)
@@ -238,7 +259,57 @@ class ModelBuilder(Reporter):
                 operation.name = node.name
         return result
 
-    def _layer_for(self, model: ModelSpec, node: NodeSpec, layers: dict) -> Any:
+    def _owner(self, model: ModelSpec, node: NodeSpec) -> tuple[NodeSpec, ModelSpec]:
+        """The node that made the layer `node` calls (itself unless it shares one)."""
+        while node.kind is NodeKind.SHARE:
+            if "." in node.target:
+                owner_model, _, owner = node.target.partition(".")
+                model = self.spec.models[owner_model]
+                node = model.nodes[owner]
+            else:
+                node = model.nodes[node.target]
+        return node, model
+
+    def _call_application(
+        self,
+        owner_model: ModelSpec,
+        owner: NodeSpec,
+        node: NodeSpec,
+        application: Any,
+        args: list,
+        call_args: dict,
+    ) -> Any:
+        assert owner.application is not None
+        try:
+            return apply_application(
+                self.keras, owner.application, node.name, application, args[0], call_args
+            )
+        except ApplicationFailed as exc:
+            self._application_failed(owner_model, owner, exc)
+        except Exception as exc:  # Keras raises many kinds; all mean "cannot call"
+            self._fail(
+                owner_model,
+                node,
+                "shape",
+                f"{owner.application.name} {_describe_inputs(args)}: {_keras_message(exc)}",
+                exc,
+            )
+
+    def _application_failed(self, model: ModelSpec, node: NodeSpec, exc: ApplicationFailed) -> None:
+        app = node.application
+        assert app is not None
+        key = exc.key if exc.key in app.args else None
+        self._fail(
+            model,
+            node,
+            exc.code,
+            exc.message,
+            exc,
+            loc=app.args.value_loc(key) if key else app.loc,
+            hint=exc.hint,
+        )
+
+    def _layer_for(self, model: ModelSpec, node: NodeSpec, layers: dict, args: list) -> Any:
         if node.name in layers:
             return layers[node.name]
         if node.kind is NodeKind.SHARE and "." in node.target:  # another model's layer
@@ -246,9 +317,32 @@ class ModelBuilder(Reporter):
             other = self.spec.models[owner_model]
             if self._graph(other, shared=True)[1] is None:
                 raise _NodeFailed  # its own problems are reported already
-            layer = self._layer_for(other, other.nodes[owner], self._shared_layers[owner_model])
+            layer = self._layer_for(
+                other, other.nodes[owner], self._shared_layers[owner_model], args
+            )
         elif node.kind is NodeKind.SHARE:
-            layer = self._layer_for(model, model.nodes[node.target], layers)
+            layer = self._layer_for(model, model.nodes[node.target], layers, args)
+        elif node.application is not None:
+            told: list[str] = []
+            try:
+                layer = build_application(
+                    self.keras,
+                    node.application,
+                    node.name,
+                    tuple(args[0].shape[1:]),
+                    self.pretrained,
+                    self.data_dir,
+                    told,
+                )
+            except ApplicationFailed as exc:
+                self._application_failed(model, node, exc)
+            path = model.key_path("layers", node.name)
+            self.valid.warnings += [  # shown with the spec's own warnings
+                Diagnostic(
+                    "weights", f"Keras: {text}", node.application.loc, path, "", Severity.WARNING
+                )
+                for text in told
+            ]
         elif node.kind is NodeKind.MODEL:
             layer = self._instantiate(
                 ModelCall(

@@ -7,6 +7,7 @@ after upgrading Keras; a test fails while the catalog and Keras disagree.
 
 from __future__ import annotations
 
+import inspect
 import json
 import types
 from typing import Any
@@ -36,6 +37,7 @@ def build_catalog() -> dict[str, Any]:
         "layers": layers,
         "keras_internal_layers": _internal_layers(keras),
         "ops": _ops(keras.ops),
+        "applications": _applications(keras.applications),
         "activations": _string_identifiers("activations"),
         "initializers": _string_identifiers("initializers"),
         # What the `train:` section may name.
@@ -65,6 +67,30 @@ def _internal_layers(keras: Any) -> dict[str, Any]:
         for name, cls in application_layer_classes().items()
         if issubclass(cls, keras.layers.Layer) and cls not in exported
     }
+
+
+def _applications(applications: Any) -> dict[str, Any]:
+    """The keras.applications constructors (ResNet50...) with their arguments
+    and defaults, and the module that holds their preprocess_input."""
+    found: dict[str, Any] = {}
+    for name in sorted(dir(applications)):
+        constructor = getattr(applications, name)
+        if not name[:1].isupper() or not callable(constructor):
+            continue
+        signature = inspect.signature(constructor)
+        doc = (inspect.getdoc(constructor) or "").strip().splitlines()
+        found[name] = {
+            "module": constructor.__module__,
+            "doc": doc[0] if doc else "",
+            "defaults": {
+                param.name: param.default
+                for param in signature.parameters.values()
+                if param.default is not inspect.Parameter.empty
+                and isinstance(param.default, (str, int, float, bool, type(None)))
+            },
+            "params": list(signature.parameters),
+        }
+    return found
 
 
 # keras.ops functions that are no graph operation: they give numpy arrays, or

@@ -32,7 +32,6 @@ def check_spec_file(
         result.diagnostics = exc.diagnostics
         return result
     result.models = list(valid.spec.models)
-    result.diagnostics = list(valid.warnings)
     if build:
         from kgraph_cli.build import ModelBuilder
 
@@ -40,4 +39,6 @@ def check_spec_file(
             ModelBuilder(valid).build_all()
         except SpecError as exc:
             result.diagnostics = exc.diagnostics
+            return result
+    result.diagnostics = list(valid.warnings)  # with what the build warned about
     return result

@@ -63,6 +63,8 @@ class Code(StrEnum):
     VIEW_INPUT = "view-input"
     VIEW_OF_VIEW = "view-of-view"
     UNKNOWN_OP = "unknown-op"
+    UNKNOWN_APPLICATION = "unknown-application"
+    WEIGHTS = "weights"
     OP_ARGS = "op-args"
     CALL_REF = "call-ref"
     RUNS_CODE = "runs-code"

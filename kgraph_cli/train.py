@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from kgraph_cli.errors import KgraphError, SpecError, UsageError, short_message
 from kgraph_cli.export import save_model
 from kgraph_cli.fileio import check_folder_output, staged_folder
+from kgraph_cli.finetune import unfreeze, with_learning_rate
 from kgraph_cli.keras_graph import producer_names
 from kgraph_cli.reporting import TrainingReporter, keras_callback
 from kgraph_cli.rundir import (
@@ -106,11 +107,19 @@ def seed_everything(seed: int | None) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-def compile_model(model: Any, train: TrainSpec, steps_per_execution: int = 1) -> None:
+def compile_model(
+    model: Any,
+    train: TrainSpec,
+    steps_per_execution: int = 1,
+    learning_rate: float | None = None,
+) -> None:
+    """model.compile() as `train.compile` says (at `learning_rate`: fine-tuning)."""
     keras = import_keras()
     spec = train.compile
     outputs = producer_names(model.outputs)
     optimizer = keras.optimizers.get(spec.optimizer.to_config()) if spec.optimizer else "rmsprop"
+    if learning_rate is not None:
+        optimizer = with_learning_rate(optimizer, learning_rate)
     model.compile(
         optimizer=optimizer,
         loss=_per_output(spec.loss, keras.losses.get, outputs),
@@ -264,7 +273,10 @@ def train_model(
     if train.data is None:  # say so before TensorFlow builds anything
         raise SpecError([missing_data(train, valid.spec.file)])
     seed_everything(train.fit.seed)
-    model = start if start is not None else ModelBuilder(valid).build(model_name)
+    if start is None:
+        model = ModelBuilder(valid, pretrained=True, data_dir=options.data_dir).build(model_name)
+    else:
+        model = start
     spec_dir = Path(valid.spec.file).parent
     data = prepare_data(
         train, ModelIO.of(model, train), spec_dir, options.data_dir, valid.spec.file
@@ -321,17 +333,34 @@ class _Run:
                 self.model_name,
                 self.options.data_dir,
                 callback_files(train),
+                data.classes,
             )
         )
         recorder = _HistoryRecorder(run, resume=self.options.resume)
+        fine_tune = train.fine_tune
+        epochs = fit.epochs + (fine_tune.epochs if fine_tune else 0)
         callbacks = [
             *make_callbacks(train, work),
-            keras.callbacks.BackupAndRestore(str(run.backup)),
+            # Kept between the phases (it records the epoch count): run.finish()
+            # removes it once the run is complete.
+            keras.callbacks.BackupAndRestore(str(run.backup), delete_checkpoint=False),
             recorder.callback(),
-            keras_callback(reporter, fit.epochs, steps),
+            keras_callback(reporter, epochs, steps),
         ]
         started = time.perf_counter()
-        self._fit(model, train_ds, val_ds, callbacks, recorder)
+        self._fit(model, train_ds, val_ds, callbacks, recorder, 0, fit.epochs)
+        if fine_tune is not None:
+            reporter.note(
+                f"fine-tuning: {unfreeze(model, fine_tune)}; learning rate "
+                f"{fine_tune.learning_rate:g}, epochs {fit.epochs + 1} to {epochs}"
+            )
+            compile_model(
+                model,
+                train,
+                fit.steps_per_execution or default_steps_per_execution(steps),
+                fine_tune.learning_rate,
+            )
+            self._fit(model, train_ds, val_ds, callbacks, recorder, fit.epochs, epochs)
         seconds = time.perf_counter() - started
         epochs_run = len(recorder.new_epochs)
         # The history's training figures are running averages over each epoch;
@@ -359,14 +388,22 @@ class _Run:
         )
 
     def _fit(
-        self, model: Any, train_ds: Any, val_ds: Any, callbacks: list[Any], recorder: Any
+        self,
+        model: Any,
+        train_ds: Any,
+        val_ds: Any,
+        callbacks: list[Any],
+        recorder: Any,
+        initial_epoch: int,
+        epochs: int,
     ) -> None:
         """model.fit, with Ctrl-C and Keras's refusals turned into kgraph errors."""
         reporter = self.reporter
         try:
             model.fit(
                 train_ds,
-                epochs=self.train.fit.epochs,
+                initial_epoch=initial_epoch,
+                epochs=epochs,
                 validation_data=val_ds,
                 callbacks=callbacks,
                 class_weight=self.train.fit.class_weight,

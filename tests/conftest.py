@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +34,23 @@ train:
     loss: {type: SparseCategoricalCrossentropy, from_logits: true}
   fit: {batch_size: 16, epochs: 1, seed: 1}
 """
+
+
+SWEEP_SKIPPED = "the keras.applications sweep runs with `make test-apps` (pytest -m apps)"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `apps` (the keras.applications sweeps) run when the run
+    asks for them: `-m apps` (not `-m "not apps"`), or the test named on the
+    command line. `make test` (and `pytest -m tf`) leave them out."""
+    markexpr = config.getoption("markexpr", "") or ""
+    if re.search(r"(?<!not )\bapps\b", markexpr):
+        return
+    skip = pytest.mark.skip(reason=SWEEP_SKIPPED)
+    for item in items:
+        named = any(item.originalname in str(arg) for arg in config.args if "::" in str(arg))
+        if "apps" in item.keywords and not named:
+            item.add_marker(skip)
 
 
 @pytest.fixture(autouse=True)

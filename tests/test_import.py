@@ -275,19 +275,6 @@ APPLICATION_VARIANTS = {
     "top": {"include_top": True, "classes": 10},
     "notop-avg": {"include_top": False, "pooling": "avg"},
 }
-SWEEP_SKIPPED = "the keras.applications sweep runs with `make test-apps` (pytest -m apps)"
-
-
-def sweep_selected(config: pytest.Config) -> bool:
-    """Whether the run asked for the sweep: `-m apps` (not `-m "not apps"`), or
-    the test named on the command line. Otherwise it is skipped, so that `make
-    test` (and `pytest -m tf`) leave it out."""
-    markexpr = config.getoption("markexpr", "") or ""
-    tests = ("test_every_application_round_trip", "test_application_sample_imports_from_h5")
-    named = any(test in str(arg) for arg in config.args for test in tests)
-    return named or re.search(r"(?<!not )\bapps\b", markexpr) is not None
-
-
 @pytest.mark.tf
 def test_the_sweep_lists_every_application() -> None:
     applications = keras_module().applications
@@ -302,8 +289,6 @@ def test_the_sweep_lists_every_application() -> None:
 def test_every_application_round_trip(name: str, variant: str, request) -> None:
     import tempfile
 
-    if not sweep_selected(request.config):
-        pytest.skip(SWEEP_SKIPPED)
     keras = keras_module()
     size = SMALLEST_INPUT.get(name, 32)
     builder = getattr(keras.applications, name)
@@ -929,8 +914,6 @@ def test_cli_import_legacy_h5_with_keras_ops(runner, tmp_path: Path) -> None:
 @pytest.mark.tf
 def test_application_sample_imports_from_h5(application, runner, request, tmp_path: Path) -> None:
     """The sample of keras.applications, saved as legacy .h5 files (part of the sweep)."""
-    if not sweep_selected(request.config):
-        pytest.skip(SWEEP_SKIPPED)
     name, model = application
     h5 = tmp_path / f"{name}.h5"
     model.save(h5)

@@ -32,6 +32,10 @@ INPUT_KEYS = {
     "sparse": "whether the input is a sparse tensor",
     "batch_size": "fixed batch size (rarely needed)",
 }
+OUTPUT_KEYS = {
+    "from": "the node (or node.N) the output is",
+    "classes": "the name of each class index, shown by `predict --image`",
+}
 BLOCK_KEYS = {
     "description": "free text",
     "params": "parameters with their defaults (null: required), or a list of required names",
@@ -50,7 +54,18 @@ NODE_EXTRA_KEYS = {
     },
     # `share: NODE`, or `share: MODEL.NODE` for another model's layer
     NodeKind.SHARE: {"call": "keyword arguments for calling the layer"},
-    NodeKind.MODEL: {"trainable": "freeze (false) or unfreeze the sub-model"},
+    NodeKind.MODEL: {
+        "trainable": "freeze (false) or unfreeze the sub-model",
+        "call": "keyword arguments for calling the model (e.g. training: false)",
+    },
+    # Every other key of an `application:` node is a constructor argument.
+    NodeKind.APPLICATION: {
+        "call": "keyword arguments for calling the model",
+        "trainable": "false: freeze the pretrained model (its BatchNormalization in inference "
+        "mode)",
+        "preprocess": "put the application's preprocess_input in the graph, so the model takes "
+        "raw pixels 0..255 (default true)",
+    },
     NodeKind.BLOCK: {
         "args": "arguments for the block's params, or a list of them: one set per repetition",
         "repeat": "chain the block N times (one input, one output)",

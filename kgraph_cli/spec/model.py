@@ -42,6 +42,7 @@ class NodeKind(StrEnum):
     MODEL = "model"  # a fresh instance of a model from this spec
     BLOCK = "block"  # a parameterised sub-graph, expanded before building
     OP = "op"  # a keras.ops function applied to tensors
+    APPLICATION = "application"  # a keras.applications model (pretrained or not)
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,24 @@ class ModelCall:
     trainable: bool | None = None
 
 
+@dataclass
+class ApplicationSpec:
+    """What an `application:` node constructs: a keras.applications model,
+    called as one nested model, with its preprocessing in front of it."""
+
+    name: str  # ResNet50
+    # Constructor arguments as written (weights, include_top, pooling...).
+    args: YamlMap
+    loc: Location
+    # Put the application's preprocess_input in the graph (raw pixels in).
+    preprocess: bool = True
+    trainable: bool | None = None
+
+    def weights(self) -> Any:
+        """`weights:` as written: "imagenet" (Keras's default), None, or a path."""
+        return self.args.get("weights", "imagenet")
+
+
 class InputForm(StrEnum):
     """How a node's `from:` is written, hence how its layer is called."""
 
@@ -118,6 +137,7 @@ class NodeSpec:
     list_keys: set[str] = field(default_factory=set)
     layer: LayerSpec | None = None
     model_call: ModelCall | None = None
+    application: ApplicationSpec | None = None
     call_args: dict[str, Any] = field(default_factory=dict)
     # `adapt: true`: the layer learns its state from the training data first.
     adapt: bool = False
@@ -148,6 +168,8 @@ class NodeSpec:
 class OutputSpec:
     name: str
     ref: Ref
+    # `{probs: {from: head, classes: [cat, dog]}}`: the name of each class index.
+    classes: list[str] | None = None
 
 
 @dataclass

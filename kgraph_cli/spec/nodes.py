@@ -1,5 +1,6 @@
-"""The nodes of a model or block: a layer (`type:`), a shared layer (`share:`),
-a model call (`model:`) or a block (`block:`), with their inputs (`from:`),
+"""The nodes of a model or block: a layer (`type:`), a keras.ops function
+(`op:`), a shared layer (`share:`), a model call (`model:`), a block
+(`block:`) or a keras.applications model (`application:`), with their inputs (`from:`),
 call arguments, and the layers a wrapper holds."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from kgraph_cli.spec.fields import FieldChecker, positive_int, submap
 from kgraph_cli.spec.keys import NODE_COMMON_KEYS, NODE_EXTRA_KEYS, NODE_KIND_KEYS
 from kgraph_cli.spec.loader import YamlList, YamlMap
 from kgraph_cli.spec.model import (
+    ApplicationSpec,
     InputForm,
     LayerSpec,
     ModelCall,
@@ -57,10 +59,11 @@ class NodeParser(FieldChecker):
         if not kinds:
             self.error(
                 "missing",
-                f"node '{name}' says neither `type`, `op`, `share`, `model` nor `block`",
+                f"node '{name}' says neither `type`, `op`, `share`, `model`, `block` nor "
+                "`application`",
                 loc,
                 path,
-                "add `type: <Keras layer>` (or op/share/model/block)",
+                "add `type: <Keras layer>` (or op/share/model/block/application)",
             )
             return None
         if len(kinds) > 1:
@@ -70,7 +73,8 @@ class NodeParser(FieldChecker):
                 body.key_loc(kinds[1]),
                 f"{path}.{kinds[1]}",
                 "a node is exactly one of: a layer (type), a keras.ops function (op), "
-                "a shared layer (share), a model call (model) or a block",
+                "a shared layer (share), a model call (model), a block or a "
+                "keras.applications model (application)",
             )
             return None
         kind = NODE_KIND_KEYS[kinds[0]]
@@ -97,6 +101,17 @@ class NodeParser(FieldChecker):
             node.layer = self.layer_spec(target, args, body, path, node.target_loc)
         elif kind is NodeKind.OP:  # every other key is a constant argument
             node.op_args = submap(body, ("op", "from"))
+        elif kind is NodeKind.APPLICATION:  # every other key is a constructor argument
+            preprocess = "preprocess" not in body or self.boolean(
+                body, "preprocess", f"{path}.preprocess"
+            )
+            node.application = ApplicationSpec(
+                target,
+                submap(body, ("application", "from", *NODE_EXTRA_KEYS[kind])),
+                node.target_loc,
+                preprocess is not False,
+                self._trainable(body, path),
+            )
         else:
             self.check_keys(
                 body,

@@ -15,7 +15,14 @@ from typing import Any
 
 from kgraph_cli.errors import Location
 from kgraph_cli.spec.fields import join, positive_int
-from kgraph_cli.spec.keys import BLOCK_KEYS, INPUT_KEYS, MODEL_KEYS, SECTION_EXAMPLES, TOP_KEYS
+from kgraph_cli.spec.keys import (
+    BLOCK_KEYS,
+    INPUT_KEYS,
+    MODEL_KEYS,
+    OUTPUT_KEYS,
+    SECTION_EXAMPLES,
+    TOP_KEYS,
+)
 from kgraph_cli.spec.loader import YamlList, YamlMap
 from kgraph_cli.spec.model import (
     DTYPES,
@@ -289,9 +296,14 @@ class SpecParser(NodeParser):
                     )
         elif isinstance(value, YamlMap):
             for name in value:
-                if self.name_ok(name, value.key_loc(name), f"{path}.{name}", "output") and (
-                    r := self.ref(value, name, f"{path}.{name}")
-                ):
+                opath = f"{path}.{name}"
+                if not self.name_ok(name, value.key_loc(name), opath, "output"):
+                    continue
+                if isinstance(value[name], YamlMap):  # {from: ref, classes: [...]}
+                    output = self._output_entry(name, value[name], opath)
+                    if output is not None:
+                        outputs.append(output)
+                elif r := self.ref(value, name, opath):
                     outputs.append(OutputSpec(name, r))
         else:
             self.type_error(
@@ -311,6 +323,37 @@ class SpecParser(NodeParser):
                 "name at least one node",
             )
         return outputs
+
+    def _output_entry(self, name: str, entry: YamlMap, path: str) -> OutputSpec | None:
+        """`probs: {from: head, classes: [cat, dog]}`: an output with class names."""
+        self.check_keys(entry, OUTPUT_KEYS, path, f"output '{name}'")
+        if "from" not in entry:
+            self.error(
+                "missing",
+                f"output '{name}' has no `from`",
+                entry.loc,
+                f"{path}.from",
+                "say which node it is, e.g. `{from: head, classes: [cat, dog]}`",
+            )
+            return None
+        ref = self.ref(entry, "from", f"{path}.from")
+        if ref is None:
+            return None
+        classes = entry.get("classes")
+        if classes is not None and not (
+            isinstance(classes, YamlList)
+            and classes
+            and all(isinstance(c, (str, int)) and not isinstance(c, bool) for c in classes)
+        ):
+            self.type_error(
+                entry,
+                "classes",
+                f"{path}.classes",
+                "classes must be a list of names, one per class index",
+                classes,
+            )
+            classes = None
+        return OutputSpec(name, ref, [str(c) for c in classes] if classes else None)
 
     # -- blocks ---------------------------------------------------------
     def parse_block(self, name: str, data: YamlMap, path: str, loc: Location) -> BlockSpec:

@@ -11,12 +11,14 @@ from typing import Any
 from kgraph_cli.keras_classes import LAYER_ARGUMENTS
 from kgraph_cli.layers import keras_catalog, keras_internal_layers, string_identifiers
 from kgraph_cli.ops_catalog import ops_catalog
+from kgraph_cli.spec.applications import SET_FROM_NODE, applications_catalog
 from kgraph_cli.spec.keys import (
     BLOCK_KEYS,
     INPUT_KEYS,
     MODEL_KEYS,
     NODE_COMMON_KEYS,
     NODE_EXTRA_KEYS,
+    OUTPUT_KEYS,
     TOP_KEYS,
 )
 from kgraph_cli.spec.model import DTYPES, NAME_PATTERN, REF_PATTERN, SPEC_VERSION, NodeKind
@@ -49,20 +51,43 @@ def _refs_schema() -> dict[str, Any]:
     }
 
 
-def _outputs_schema(description: str) -> dict[str, Any]:
+def _outputs_schema(description: str, named: dict[str, Any] = _REF) -> dict[str, Any]:
     return {
         "description": description,
         "oneOf": [
             _REF,
             {"type": "array", "items": _REF, "minItems": 1},
-            {"type": "object", "propertyNames": _NAME, "additionalProperties": _REF},
+            {"type": "object", "propertyNames": _NAME, "additionalProperties": named},
         ],
     }
+
+
+# A model's named output: a ref, or {from: ref, classes: [...]}.
+_NAMED_OUTPUT = {
+    "oneOf": [
+        _REF,
+        {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["from"],
+            "properties": {
+                "from": {**_REF, "description": OUTPUT_KEYS["from"]},
+                "classes": {
+                    "type": "array",
+                    "items": {"type": ["string", "integer"]},
+                    "minItems": 1,
+                    "description": OUTPUT_KEYS["classes"],
+                },
+            },
+        },
+    ]
+}
 
 
 def _node_schema() -> dict[str, Any]:
     catalog = {**keras_catalog(), **keras_internal_layers()}
     ops = ops_catalog()
+    apps = applications_catalog()
     kinds = [kind.value for kind in NodeKind]
     reserved = {"from", "call", "adapt"}
     properties: dict[str, Any] = {
@@ -84,6 +109,14 @@ def _node_schema() -> dict[str, Any]:
             "description": "reuse this node's layer (or MODEL.NODE: another model's layer)",
         },
         "model": {**_NAME, "description": "call a fresh instance of this spec model"},
+        "application": {
+            "description": "a keras.applications model (ResNet50...), called as one nested model",
+            "anyOf": [{"enum": sorted(apps)}, {"type": "string", "pattern": _PARAM_VALUE}],
+        },
+        "preprocess": {
+            "type": "boolean",
+            "description": NODE_EXTRA_KEYS[NodeKind.APPLICATION]["preprocess"],
+        },
         "block": {**_NAME, "description": "expand this block here"},
         "from": _refs_schema(),
         "call": {"type": "object", "description": NODE_EXTRA_KEYS[NodeKind.LAYER]["call"]},
@@ -135,12 +168,25 @@ def _node_schema() -> dict[str, Any]:
         }
         for name, info in sorted(ops.items())
     ]
+    app_keys = {"application", "from", *NODE_EXTRA_KEYS[NodeKind.APPLICATION]}
+    per_app = [
+        {
+            "if": {"properties": {"application": {"const": name}}, "required": ["application"]},
+            "then": {
+                "description": entry["doc"],
+                "propertyNames": {
+                    "enum": sorted(app_keys | set(entry["params"]) - set(SET_FROM_NODE))
+                },
+            },
+        }
+        for name, entry in sorted(apps.items())
+    ]
     return {
         "type": "object",
         "properties": properties,
         "required": ["from"],
         "oneOf": [{"required": [kind]} for kind in kinds],
-        "allOf": per_layer + per_op,
+        "allOf": per_layer + per_op + per_app,
     }
 
 
@@ -190,7 +236,7 @@ def spec_json_schema() -> dict[str, Any]:
                 "oneOf": [inputs, {"type": "array", "items": _REF}],
             },
             "layers": layers,
-            "outputs": _outputs_schema(MODEL_KEYS["outputs"]),
+            "outputs": _outputs_schema(MODEL_KEYS["outputs"], _NAMED_OUTPUT),
             "graph": _described(_NAME, MODEL_KEYS, "graph"),
         },
     }
@@ -231,7 +277,7 @@ def spec_json_schema() -> dict[str, Any]:
             "default": _described(_NAME, TOP_KEYS, "default"),
             "inputs": inputs,
             "layers": layers,
-            "outputs": _outputs_schema(TOP_KEYS["outputs"]),
+            "outputs": _outputs_schema(TOP_KEYS["outputs"], _NAMED_OUTPUT),
             "models": _named_map({"$ref": "#/definitions/model"}, TOP_KEYS["models"]),
             "blocks": _named_map({"$ref": "#/definitions/block"}, TOP_KEYS["blocks"]),
             "train": _described(train, TOP_KEYS, "train"),

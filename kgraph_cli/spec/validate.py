@@ -15,6 +15,7 @@ from kgraph_cli.layers import (
     keras_module_prefix,
     string_identifiers,
 )
+from kgraph_cli.spec.applications import check_application
 from kgraph_cli.spec.assemble import load_spec
 from kgraph_cli.spec.constants import check_constant_refs, check_op, check_unresolved_params
 from kgraph_cli.spec.graph import ModelGraph, check_model_graph, depends_on_inputs, resolve
@@ -101,6 +102,8 @@ class _Checker(Reporter):
                         self.check_adapt(model, node, node.layer)
                     if node.kind is NodeKind.OP:
                         check_op(self, model, node)
+                    if node.application is not None:
+                        check_application(self, model, node)
                     check_constant_refs(self, model, node)
                     check_unresolved_params(self, model, node)
         for model in spec.models.values():

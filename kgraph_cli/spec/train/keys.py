@@ -13,6 +13,15 @@ TRAIN_KEYS = {
     "compile": "optimizer, loss(es), loss weights and metrics",
     "fit": "batch size, epochs, validation, shuffling, class weights, seed",
     "callbacks": "Keras callbacks by name, with their arguments",
+    "fine_tune": "a second phase after fit: unfreeze (part of) a frozen node and train on "
+    "with a lower learning rate",
+}
+FINE_TUNE_KEYS = {
+    "unfreeze": "the node to unfreeze (an application or model node, or a layer)",
+    "layers": "unfreeze only its last N layers (default: all of them)",
+    "from_layer": "unfreeze its layers from this one (by name) on",
+    "learning_rate": "the optimizer's learning rate in this phase (default 1e-5)",
+    "epochs": "epochs of this phase, after fit's (default 1)",
 }
 COMPILE_KEYS = {
     "optimizer": "an optimizer name, or {type: Adam, learning_rate: ...}",

@@ -113,6 +113,20 @@ class FitSpec:
 
 
 @dataclass
+class FineTuneSpec:
+    """`train.fine_tune`: after fit's epochs, unfreeze a node (its last `layers`,
+    or from `from_layer` on; BatchNormalization stays frozen) and train
+    `epochs` more at `learning_rate`."""
+
+    unfreeze: str
+    loc: Location
+    layers: int | None = None
+    from_layer: str | None = None
+    learning_rate: float = 1e-5
+    epochs: int = 1
+
+
+@dataclass
 class TrainSpec:
     """A whole `train:` section (Keras's defaults where it says nothing)."""
 
@@ -120,6 +134,7 @@ class TrainSpec:
     fit: FitSpec
     callbacks: list[ObjectSpec] = field(default_factory=list)
     data: DataSpec | None = None
+    fine_tune: FineTuneSpec | None = None
     loc: Location | None = None
     # Whether the spec file has a `train:` section (not only one that --set,
     # --epochs or --batch-size made up).

@@ -14,8 +14,20 @@ from kgraph_cli.spec.loader import YamlList, YamlMap
 from kgraph_cli.spec.model import ModelSpec
 from kgraph_cli.spec.overrides import OVERRIDE_FILE
 from kgraph_cli.spec.train.data import DataParser
-from kgraph_cli.spec.train.keys import COMPILE_KEYS, DATA_KEYS, FIT_KEYS, TRAIN_KEYS
-from kgraph_cli.spec.train.model import CompileSpec, FitSpec, ObjectSpec, TrainSpec
+from kgraph_cli.spec.train.keys import (
+    COMPILE_KEYS,
+    DATA_KEYS,
+    FINE_TUNE_KEYS,
+    FIT_KEYS,
+    TRAIN_KEYS,
+)
+from kgraph_cli.spec.train.model import (
+    CompileSpec,
+    FineTuneSpec,
+    FitSpec,
+    ObjectSpec,
+    TrainSpec,
+)
 from kgraph_cli.spec.values import describe
 from kgraph_cli.suggest import did_you_mean, listed
 
@@ -98,6 +110,12 @@ class _TrainParser(FieldChecker):
             spec.fit = self.parse_fit(body)
         if "callbacks" in section:
             spec.callbacks = self.parse_callbacks(section)
+        if "fine_tune" in section and (
+            body := self.mapping(
+                section, "fine_tune", "train.fine_tune", "train.fine_tune", FINE_TUNE_KEYS
+            )
+        ):
+            spec.fine_tune = self.parse_fine_tune(body)
         if "data" in section and (
             body := self.mapping(section, "data", "train.data", "train.data", DATA_KEYS)
         ):
@@ -291,6 +309,52 @@ class _TrainParser(FieldChecker):
                 weight = self.number(weights, label, f"{path}.class_weight.{label}", float, 0.0)
                 if weight is not None:
                     spec.class_weight[int(label)] = float(weight)
+        return spec
+
+    def parse_fine_tune(self, body: YamlMap) -> FineTuneSpec | None:
+        path = "train.fine_tune"
+        if "unfreeze" not in body:
+            self.error(
+                "missing",
+                "fine_tune says no node to `unfreeze`",
+                body.loc,
+                f"{path}.unfreeze",
+                "e.g. `unfreeze: backbone` (the frozen application node)",
+            )
+            return None
+        node = self.string(body, "unfreeze", path, "")
+        if not node:
+            return None
+        if node not in self.model.nodes:
+            self.error(
+                "undefined-ref",
+                f"model '{self.model.name}' has no node '{node}' to unfreeze",
+                body.value_loc("unfreeze"),
+                f"{path}.unfreeze",
+                did_you_mean(node, self.model.nodes),
+            )
+        spec = FineTuneSpec(node, body.value_loc("unfreeze"))
+        given = {key for key in ("layers", "from_layer") if body.get(key) is not None}
+        if given == {"layers", "from_layer"}:
+            self.error(
+                "conflict",
+                "fine_tune has both `layers` and `from_layer`",
+                body.key_loc("from_layer"),
+                f"{path}.from_layer",
+                "unfreeze the last N layers or the layers from a name on, not both",
+            )
+        if "layers" in given:
+            spec.layers = self.number(body, "layers", f"{path}.layers", int, 1)
+        if "from_layer" in given:
+            spec.from_layer = self.string(body, "from_layer", path, "") or None
+        if "epochs" in body and (epochs := self.number(body, "epochs", f"{path}.epochs", int, 1)):
+            spec.epochs = epochs
+        if "learning_rate" in body and (
+            rate := self.number(
+                body, "learning_rate", f"{path}.learning_rate", float, 0.0, exclusive=True
+            )
+        ):
+            spec.learning_rate = float(rate)
         return spec
 
     def parse_callbacks(self, section: YamlMap) -> list[ObjectSpec]:

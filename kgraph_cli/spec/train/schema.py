@@ -17,6 +17,7 @@ from kgraph_cli.spec.train.keys import (
     DATA_KEYS,
     DATASETS,
     FEED_KEYS,
+    FINE_TUNE_KEYS,
     FIT_KEYS,
     LABEL_MODES,
     SOURCE_KINDS,
@@ -179,6 +180,16 @@ def train_json_schema() -> tuple[dict[str, Any], dict[str, Any]]:
             "compile": compile_,
             "fit": fit,
             "callbacks": {"type": "array", "items": callback},
+            "fine_tune": _object(
+                FINE_TUNE_KEYS,
+                {
+                    "unfreeze": {"type": "string"},
+                    "layers": _POSITIVE,
+                    "from_layer": {"type": "string"},
+                    "learning_rate": {"type": "number", "exclusiveMinimum": 0},
+                    "epochs": _POSITIVE,
+                },
+            ),
         },
     )
     return train, {"train_source": _source()}
