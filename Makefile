@@ -40,7 +40,7 @@ test-fast: install
 # cases, with and without the top, and the sample from .h5 files; about 14 minutes
 # on 2 cores): what `make test` samples.
 test-apps: install
-	$(BIN)/pytest -q -m apps --durations=5 tests/test_import.py tests/test_applications.py
+	$(BIN)/pytest -q -m apps --durations=5 tests/test_import.py
 
 lint: install
 	$(BIN)/ruff check kgraph_cli tests benchmarks

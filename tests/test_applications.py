@@ -24,7 +24,7 @@ TRANSFER = SPECS / "transfer_mobilenet.yaml"
 MOBILENET_V2_NO_TOP = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5"
 SMALL = ["--set", "inputs.image.shape=[32,32,3]", "--set", "train.data.source.image_size=[32,32]"]
 # The seed's list (../shared/seeds/002, "Applications"), with the smallest
-# input each takes; `make test` builds the first ones, `-m apps` all.
+# input each takes (all 13 with and without the top: about 2 minutes).
 SEED_APPLICATIONS = {
     "MobileNet": 32,
     "MobileNetV2": 32,
@@ -40,7 +40,6 @@ SEED_APPLICATIONS = {
     "DenseNet201": 32,
     "NASNetLarge": 32,
 }
-QUICK = list(SEED_APPLICATIONS)[:4]
 
 
 @pytest.fixture(autouse=True)
@@ -99,17 +98,6 @@ def shape_images(size: int) -> tuple[np.ndarray, np.ndarray]:
 # -- the language: parameter counts, weights, preprocessing --------------------
 
 
-@pytest.mark.parametrize("name", QUICK)
-def test_seed_application_builds_with_keras_parameter_count(name, write_spec):
-    from kgraph_cli import api
-
-    size = SEED_APPLICATIONS[name]
-    model = api.build(write_spec(app_spec(name, size)))
-    assert model.count_params() == keras_count(name, size)
-    assert model.get_layer("backbone").__class__.__name__ == "Functional"
-
-
-@pytest.mark.apps
 @pytest.mark.parametrize("name", list(SEED_APPLICATIONS))
 def test_every_seed_application_with_and_without_its_top_and_a_weights_file(
     name, write_spec, tmp_path

@@ -275,6 +275,8 @@ APPLICATION_VARIANTS = {
     "top": {"include_top": True, "classes": 10},
     "notop-avg": {"include_top": False, "pooling": "avg"},
 }
+
+
 @pytest.mark.tf
 def test_the_sweep_lists_every_application() -> None:
     applications = keras_module().applications
