@@ -24,6 +24,7 @@ class Code(StrEnum):
     NOT_A_MAPPING = "not-a-mapping"
     TOO_LARGE = "too-large"
     NESTING = "nesting"
+    NUMBER = "number"
     FILE = "file"
     # the spec's structure (spec/parse.py, spec/assemble.py, spec/overrides.py)
     VERSION = "version"

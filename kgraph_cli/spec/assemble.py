@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from kgraph_cli.errors import Diagnostic, Location, SpecError
@@ -78,17 +79,22 @@ def _load_file(
         try:
             included = _load_file(target, shown, [], diagnostics, chain)
         except SpecError as exc:
-            if any(
-                d.code == "file" and d.location and d.location.file == shown
+            # A problem of the whole file (missing, a folder or a device, too
+            # large) is the include's: shown where it is named.
+            whole = [
+                d
                 for d in exc.diagnostics
-            ):
+                if d.location and d.location.file == shown and not d.location.line
+            ]
+            if whole:
+                missing = not os.path.lexists(target)
                 diagnostics.append(
                     Diagnostic(
                         "include",
-                        f"cannot include '{include}': {exc.diagnostics[0].message}",
+                        f"cannot include '{include}': {whole[0].message}",
                         loc,
                         "include",
-                        "paths are relative to the including file",
+                        "paths are relative to the including file" if missing else whole[0].hint,
                     )
                 )
             else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from kgraph_cli.errors import Diagnostic, Location, SpecError
@@ -47,25 +48,35 @@ def apply_overrides(data: YamlMap, overrides: list[str]) -> None:
             )
             continue
         value_loc = Location(OVERRIDE_FILE, line, len(path) + 2, max(len(raw_value), 1))
+        keys = path.strip().split(".")
         try:
-            value = _parse_value(raw_value, value_loc)
+            value = _parse_value(raw_value, value_loc, len(keys))
         except SpecError as exc:
             problems.extend(exc.diagnostics)
             continue
         start = len(path) - len(path.lstrip()) + 1
-        problem = _set(data, path.strip().split("."), value, loc, value_loc, start)
+        problem = _set(data, keys, value, loc, value_loc, start)
         if problem:
             problems.append(problem)
     if problems:
         raise SpecError(problems)
 
 
-def _parse_value(raw: str, loc: Location) -> Any:
+_VALUE_PREFIX = "value: "  # a value is parsed as the YAML `value: VALUE`
+
+
+def _parse_value(raw: str, loc: Location, depth: int) -> Any:
+    """Parse a --set value with the spec loader (its scalars, limits and
+    checks) as it will sit in the spec, `depth` keys below the top; a problem
+    other than its syntax keeps the loader's message, pointed at the argument."""
     if not raw.strip():
         return ""
     try:
-        wrapped = parse_yaml(f"value: {raw}", OVERRIDE_FILE)
-    except SpecError:
+        # `value:` stands for the last key: the levels above it are the others.
+        wrapped = parse_yaml(_VALUE_PREFIX + raw, OVERRIDE_FILE, nested=depth - 1)
+    except SpecError as exc:
+        if any(d.code != "yaml" for d in exc.diagnostics):
+            raise SpecError([_in_argument(d, loc) for d in exc.diagnostics]) from None
         raise SpecError.at(
             "override",
             f"cannot parse the value '{raw}'",
@@ -75,6 +86,15 @@ def _parse_value(raw: str, loc: Location) -> Any:
     value = wrapped["value"]
     _relocate(value, loc)
     return value
+
+
+def _in_argument(diagnostic: Diagnostic, loc: Location) -> Diagnostic:
+    """A diagnostic of a parsed value, located in the --set argument `loc`."""
+    where = diagnostic.location
+    if where is None or where.line != 1:
+        return replace(diagnostic, location=loc, path="")
+    col = max(loc.col + where.col - 1 - len(_VALUE_PREFIX), loc.col)
+    return replace(diagnostic, location=replace(loc, col=col, length=where.length), path="")
 
 
 def _relocate(value: Any, loc: Location) -> None:
