@@ -1,9 +1,11 @@
 """Source data -> the arrays a model trains on: splits, feeds, transforms and
-checks against the model (shape, dtype, label range, NaN), then tf.data.
+checks against the model (the dtypes a feed takes, shape, label range, NaN,
+values beyond the model's dtype), then tf.data.
 
-Every mismatch is a located diagnostic raised before training starts. One
-cohesive path (a feed's field, its transforms, its checks against the model,
-the batches), which is why it stays one module of about 500 lines.
+Every mismatch is a located diagnostic raised before training starts, never a
+numpy error or warning. One cohesive path (a feed's fields, its transforms, its
+checks against the model, the batches), which is why it stays one module of
+about 700 lines.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from kgraph_cli.spec.train import (
 from kgraph_cli.suggest import did_you_mean, listed
 
 Arrays = dict[str, np.ndarray]
+# the split a fraction or split name holds out -> the spec key that says so
+_SPLIT_KEYS = {"test": "train.data.test", "validation": "train.fit.validation"}
 # (feed target, transform index) -> the training split's (mean, std), for `standardize`
 Stats = dict[tuple[str, int], tuple[np.ndarray, np.ndarray]]
 
@@ -187,8 +191,11 @@ def _split_off(
                 f"a {what} fraction of {split.fraction} leaves {n - held} training "
                 f"and {held} {what} samples out of {n}",
                 split.loc,
-                f"{what}",
-                "use a fraction that keeps samples on both sides",
+                _SPLIT_KEYS[what],
+                f"use a fraction that keeps samples on both sides (between {1 / n:.2g} "
+                f"and {1 - 1 / n:.2g} for {n} samples)"
+                if n > 1
+                else f"{n} sample cannot be split: the source needs more samples",
             )
         # Like Keras's validation_split: the last samples, before any shuffling.
         return (
@@ -201,7 +208,7 @@ def _split_off(
                 "data",
                 f"the source has no split '{split.split}' for {what}",
                 split.loc,
-                what,
+                _SPLIT_KEYS[what],
                 did_you_mean(split.split, splits, f"splits: {listed(splits)}"),
             )
         return fields, splits[split.split]
@@ -266,31 +273,60 @@ class _Feeder(Reporter):
                 loc=feed.field_loc(missing[0]),
             )
             return None
+        arrays = {}
+        for name in feed.fields:
+            array = self.field(feed, name, np.asarray(fields[name]))
+            if array is None:
+                return None
+            arrays[name] = array
         if feed.stacked:
-            array = np.stack([np.asarray(fields[f]) for f in feed.fields], axis=-1)
+            shapes = {name: array.shape[1:] for name, array in arrays.items()}
+            if len(set(shapes.values())) > 1:
+                shown = ", ".join(f"{name} {_shape((None, *s))}" for name, s in shapes.items())
+                self.fail(
+                    feed,
+                    f"the columns of '{feed.target}' have different shapes: {shown}",
+                    "`columns` stacks fields of one value per sample (CSV columns); feed "
+                    "fields of other shapes to inputs of their own",
+                )
+                return None
+            array = np.stack(list(arrays.values()), axis=-1)
         else:
-            array = np.asarray(fields[feed.fields[0]])
-        if (array.dtype == object or array.dtype.kind in "US") and not self.takes_text(feed):
-            if not feed.transforms or array.dtype.kind != "O":
-                self.fail(
-                    feed,
-                    f"field '{feed.fields[0]}' holds {_kind(array)}, not numbers",
-                    "numeric data only: encode text/categories in the file, or use "
-                    "maxlen for imdb/reuters",
-                )
-                return None
-        for index, transform in enumerate(feed.transforms):
-            try:
-                array = self.apply(feed, index, transform.name, transform.value, array)
-            except ValueError as exc:
-                self.fail(
-                    feed,
-                    f"{transform.name}: {exc}",
-                    loc=transform.loc,
-                    hint=_transform_hint(transform.name),
-                )
-                return None
+            array = arrays[feed.fields[0]]
+        # Overflows (values beyond float32...) become infinite, which the checks report.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for index, transform in enumerate(feed.transforms):
+                try:
+                    array = self.apply(feed, index, transform.name, transform.value, array)
+                except ValueError as exc:
+                    self.fail(
+                        feed,
+                        f"{transform.name}: {exc}",
+                        loc=transform.loc,
+                        hint=_transform_hint(transform.name),
+                    )
+                    return None
         return array
+
+    def field(self, feed: FeedSpec, name: str, array: np.ndarray) -> np.ndarray | None:
+        """One field of the source as a feed takes it: numbers (bool, integer or
+        float), or text for a `dtype: string` input; anything else is a located
+        diagnostic at the field (no numpy warning or error later)."""
+        text = self.takes_text(feed)
+        if array.dtype.kind == "O":
+            array = _from_objects(array)
+        kind = array.dtype.kind
+        if kind in _REAL or kind == "U" and text:
+            return array  # check_input says so when a text input gets numbers
+        if kind == "S" and text:
+            try:
+                return np.char.decode(array, "utf-8")
+            except UnicodeDecodeError as exc:
+                problem = (f"holds bytes that are not UTF-8 text ({exc.reason})", _TEXT_HINT)
+        else:
+            problem = _unusable(name, array, text, self.data.inputs.get(feed.target) is feed)
+        self.fail(feed, f"field '{name}' {problem[0]}", problem[1], loc=feed.field_loc(name))
+        return None
 
     def apply(
         self, feed: FeedSpec, index: int, name: str, value: Any, array: np.ndarray
@@ -303,7 +339,12 @@ class _Feeder(Reporter):
                     f"cannot reshape samples of shape {_shape(array.shape[1:])} to {_shape(value)}"
                 ) from None
         if name == "cast":
-            return array.astype(value)
+            if value == "string":
+                return array.astype(str)
+            cast, problem = _cast(array, _numpy_dtype(value))
+            if problem:
+                raise ValueError(f"the data {problem}")
+            return cast
         if name == "scale":
             return array.astype(np.float32) * np.float32(value)
         if name == "divide":
@@ -341,13 +382,14 @@ class _Feeder(Reporter):
         shape, dtype = self.io.inputs[feed.target]
         self.check_shape(feed, array, shape, f"input '{feed.target}'", split)
         if dtype == "string":
-            if array.dtype.kind not in "USO":
+            if array.dtype.kind != "U":
                 self.fail(
                     feed,
                     f"input '{feed.target}' takes text but the {split} data is {array.dtype}",
                     "feed a field of strings, or change the input's dtype",
                 )
-            return array.astype(str).astype(object)  # what tf.string takes from numpy
+                return array
+            return array.astype(object)  # what tf.string takes from numpy
         self.check_finite(feed, array, split)
         vocab = self.io.vocab_sizes.get(feed.target)
         # Ids: integer inputs, and float inputs that feed an Embedding (the guide's
@@ -369,7 +411,7 @@ class _Feeder(Reporter):
                     f"ids must be in 0..{vocab - 1}: raise input_dim or limit the "
                     "vocabulary (num_words)",
                 )
-        return array.astype(_numpy_dtype(dtype), copy=False)
+        return self.cast(feed, array, _numpy_dtype(dtype), f"input '{feed.target}'", split)
 
     def check_target(self, feed: FeedSpec, array: np.ndarray, split: str) -> np.ndarray:
         out_shape = self.io.outputs[feed.target]
@@ -393,11 +435,12 @@ class _Feeder(Reporter):
                     f"labels must be in 0..{classes - 1}",
                     code="label-range",
                 )
-            return array.astype(np.int32)
+            return self.cast(feed, array, np.int32, f"the labels of '{feed.target}'", split)
         expected = tuple(out_shape)
         got = tuple(array.shape[1:])
+        what = f"output '{feed.target}'"
         if got == () and expected == (1,):
-            return array.reshape(-1, 1).astype(np.float32)
+            return self.cast(feed, array.reshape(-1, 1), np.float32, what, split)
         if not _shape_matches(got, expected):
             hint = "check the loss and the target's transforms"
             if got in ((), (1,)) and len(expected) == 1 and expected[0] and expected[0] > 1:
@@ -411,7 +454,29 @@ class _Feeder(Reporter):
                 f"{split} targets are {_shape((None, *got))}",
                 hint,
             )
-        return array.astype(np.float32, copy=False)
+        return self.cast(feed, array, np.float32, what, split)
+
+    def cast(self, feed: FeedSpec, array: np.ndarray, dtype: Any, what: str, split: str) -> Any:
+        """The array as the model takes it; values that do not fit the dtype
+        (beyond float32's range, ids beyond int32's) are a diagnostic."""
+        if (feed.path, feed.target) in self.failed:
+            return array  # already reported: the values may be anything
+        if array.dtype.kind not in _REAL:  # text made by {cast: string}
+            self.fail(
+                feed,
+                f"{what} takes {np.dtype(dtype)} but its transforms make the {split} data "
+                f"{array.dtype}",
+                "only inputs of `dtype: string` take text: remove the {cast: string}",
+            )
+            return array
+        result, problem = _cast(array, dtype)
+        if problem:
+            self.fail(
+                feed,
+                f"{what} takes {np.dtype(dtype)} but the {split} data {problem}",
+                "scale the data with a transform (e.g. {divide: 1000}), or change the dtype",
+            )
+        return result
 
     def check_shape(
         self, feed: FeedSpec, array: np.ndarray, shape: tuple, what: str, split: str
@@ -443,7 +508,8 @@ class _Feeder(Reporter):
                 feed,
                 f"the {split} data for '{feed.target}' has {int(bad.sum()):,} NaN "
                 f"or infinite value(s), the first in {where}",
-                "clean the data (missing CSV cells become NaN)",
+                "clean the data (missing CSV cells become NaN, and numbers beyond "
+                "float32's range of about 3.4e38 infinite)",
             )
 
 
@@ -532,14 +598,95 @@ def _numpy_dtype(dtype: str) -> Any:
     return np.float32 if dtype == "bfloat16" else np.dtype(dtype)
 
 
-def _kind(array: np.ndarray) -> str:
-    if array.dtype == object and len(array) and isinstance(array.flat[0], list):
-        return "variable-length sequences"
-    return "text"
+# What feeds take: bool, signed and unsigned integer and float arrays (and text,
+# "U", for `dtype: string` inputs).
+_REAL = "biuf"
+_ACCEPTED = "kgraph feeds bool, integer and float arrays, and text to `dtype: string` inputs"
+_TEXT_HINT = "inputs of `dtype: string` take text: strings, or UTF-8 bytes"
+
+
+def _from_objects(array: np.ndarray) -> np.ndarray:
+    """An object array (an npz's pickled one) as numbers or text when its items
+    are numbers, strings, or sequences of numbers of one length; else unchanged."""
+    try:
+        converted = np.array(array.tolist())
+    except (ValueError, TypeError, OverflowError):  # ragged, or not array-like
+        return array
+    return converted if converted.dtype.kind in _REAL + "U" else array
+
+
+def _unusable(name: str, array: np.ndarray, text: bool, is_input: bool) -> tuple[str, str]:
+    """(what field `name` holds, what to do) for a dtype no feed takes."""
+    dtype, kind = array.dtype, array.dtype.kind
+    if kind in "US":
+        return "holds text, not numbers", (
+            "encode text and categories as numbers in the file (or use maxlen for imdb/reuters)"
+            + ("; an input of `dtype: string` takes text" if is_input else "")
+        )
+    if kind == "c":
+        return f"holds complex numbers ({dtype})", (
+            "store the real and imaginary parts as two fields (numpy.real, numpy.imag); "
+            + _ACCEPTED
+        )
+    if kind in "Mm":
+        what = "dates and times" if kind == "M" else "time spans"
+        return f"holds {what} ({dtype}), not numbers", (
+            f"convert them to numbers in the file, e.g. {name}.astype('int64') (units since "
+            f"1970 for datetime64); {_ACCEPTED}"
+        )
+    if kind == "V" and dtype.names:
+        first = dtype.names[0]
+        return (
+            f"holds records with fields {', '.join(dtype.names)} (a structured array), not numbers",
+            f"save each record field as an array of its own (numpy.savez(path, "
+            f"{first}={name}['{first}'], ...)) and stack them with `columns:`; {_ACCEPTED}",
+        )
+    if kind == "V":
+        return f"holds raw bytes ({dtype}), not numbers", f"save numbers; {_ACCEPTED}"
+    per_sample = max(1, array.size // max(1, len(array)))
+    for index, item in enumerate(array.flat):
+        if isinstance(item, list | tuple | np.ndarray):
+            return "holds variable-length sequences", (
+                "pad them to one length in the file (keras.utils.pad_sequences), or use "
+                "maxlen for imdb/reuters"
+            )
+        if not isinstance(item, int | float | str | np.generic):
+            shown = "None" if item is None else f"a {type(item).__name__}"
+            return (
+                f"holds Python objects, not {'text' if text else 'numbers'} "
+                f"(sample {index // per_sample} is {shown})",
+                _TEXT_HINT if text else f"save numbers; {_ACCEPTED}",
+            )
+    return "holds values of mixed types (an object array)", f"save numbers; {_ACCEPTED}"
+
+
+def _cast(array: np.ndarray, dtype: Any) -> tuple[np.ndarray, str]:
+    """(array as dtype, '' or what of it does not fit the dtype), without numpy's
+    warnings: integers must be in the dtype's range, floats stay finite."""
+    target = np.dtype(dtype)
+    if target.kind in "iu" and array.dtype.kind in "iuf" and array.size:
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            return array, f"has NaN or infinite values, which {target} cannot hold"
+        info = np.iinfo(target)
+        low, high = array.min(), array.max()
+        if low < info.min or high > info.max:
+            return array, f"has values {low}..{high}, outside {target}'s {info.min}..{info.max}"
+    with np.errstate(over="ignore", invalid="ignore"):
+        result = array.astype(target, copy=False)
+    if target.kind == "f" and array.dtype.kind in "iuf" and array.size:
+        overflow = ~np.isfinite(result) & np.isfinite(array)
+        if overflow.any():
+            largest = np.abs(array[overflow]).max()
+            return result, (
+                f"has values beyond {target}'s range (up to {largest:.3g}; {target} "
+                f"reaches about {np.finfo(target).max:.2g})"
+            )
+    return result, ""
 
 
 def _transform_hint(name: str) -> str:
     return {
         "reshape": "the new shape must hold the same number of values per sample",
+        "cast": "cast to a dtype that holds the values, or scale them first",
         "one_hot": "one_hot takes integer class labels below its number of classes",
     }.get(name, "check the transform's value")

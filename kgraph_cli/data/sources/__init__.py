@@ -10,8 +10,9 @@ they share.
 The option values are checked first, by the checks `kgraph validate` runs
 (kgraph_cli.spec.train.sources), so a reader only meets values it can use.
 Every problem with the data itself (a missing or corrupted file, ragged
-fields, a record without a feature...) is a SpecError whose diagnostic points
-at the option of the spec that named it.
+fields, a record without a feature, a split without samples, more data than
+the limit of base.data_limit...) is a SpecError whose diagnostic points at the
+option of the spec that named it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kgraph_cli.data.sources.base import Source, SourceData, check_lengths
+from kgraph_cli.data.sources.base import Source, SourceData, check_lengths, check_samples
 from kgraph_cli.data.sources.files import read_csv, read_npy, read_npz
 from kgraph_cli.data.sources.images import read_images
 from kgraph_cli.data.sources.keras_datasets import read_dataset
@@ -63,4 +64,5 @@ def read_source(source: SourceSpec, spec_dir: Path, data_dir: Path | None = None
     src = Source(source, Path(spec_dir), data_dir)
     data = reader(src)
     check_lengths(src, data.splits)
+    check_samples(src, data.splits)
     return data

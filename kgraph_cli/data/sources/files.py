@@ -1,23 +1,27 @@
 """Plain-file sources: `{npz: FILE}` (keys become fields, `x_train`/`x_test`
 become splits), `{npy: {field: FILE, ...}}` and `{csv: FILE}` (a header row of
-column names; numeric columns become int64 or float32 arrays, others text)."""
+column names; numeric columns become int64 or float32 arrays, others text).
+Each file is checked against the data limit (base.data_limit) before it is read."""
 
 from __future__ import annotations
 
 import csv
 import math
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from kgraph_cli.data.sources.base import (
     FILE_ERRORS,
+    PYTHON_OBJECT_FACTOR,
+    DataFileError,
     Source,
     SourceData,
     check_lengths,
+    check_size,
     counts,
     error_text,
+    load_npy,
     load_npz,
 )
 
@@ -42,6 +46,8 @@ def read_npz(src: Source) -> SourceData:
     path = src.existing(src.options["npz"], key="npz", what="npz file")
     try:
         arrays = load_npz(path)
+    except DataFileError as exc:
+        src.fail(f"{path} {exc}", exc.hint, key="npz")
     except FILE_ERRORS as exc:
         src.fail(
             f"{path} is not a valid .npz file ({error_text(exc)})",
@@ -87,34 +93,21 @@ def read_npy(src: Source) -> SourceData:
         path = f"{src.spec.path}.npy.{name}"
         file = src.existing(value, key="npy", at=at, path=path, what=".npy file")
         try:
-            array = np.load(file, allow_pickle=False)
-        except ValueError as exc:
-            if "allow_pickle" in str(exc):
-                src.fail(
-                    f"{file} holds Python objects (a pickled object array)",
-                    "kgraph reads only numeric and string .npy files (no pickles)",
-                    at=at,
-                    path=path,
-                )
-            src.fail(f"{file} is not a valid .npy file ({error_text(exc)})", at=at, path=path)
-        except (OSError, EOFError, zipfile.BadZipFile) as exc:
+            array = load_npy(file)
+        except DataFileError as exc:
+            src.fail(f"{file} {exc}", exc.hint, at=at, path=path)
+        except FILE_ERRORS as exc:
             src.fail(
                 f"{file} is not a valid .npy file ({error_text(exc)})",
                 "the file looks corrupted or truncated; write it with numpy.save",
                 at=at,
                 path=path,
             )
-        if not isinstance(array, np.ndarray):
-            array.close()
+        if array.ndim == 0 or not len(array):
             src.fail(
-                f"{file} is an .npz archive, not an .npy file",
-                "use `npz: FILE` for .npz files",
-                at=at,
-                path=path,
-            )
-        if array.ndim == 0:
-            src.fail(
-                f"{file} holds a single value, not an array of samples",
+                f"{file} holds a single value, not an array of samples"
+                if array.ndim == 0
+                else f"{file} holds no samples: its array {array.shape} has 0 entries on axis 0",
                 "axis 0 is the sample axis",
                 at=at,
                 path=path,
@@ -141,6 +134,12 @@ def read_csv(src: Source) -> SourceData:
     columns: list[list[str]] = []
     line = 0
     try:
+        size = path.stat().st_size
+        check_size(
+            size * PYTHON_OBJECT_FACTOR,
+            f"{size:,} bytes of CSV text, about {PYTHON_OBJECT_FACTOR} times as much in "
+            "memory while parsed",
+        )
         with open(path, encoding="utf-8-sig", newline="") as f:
             reader = csv.reader(f, delimiter=delimiter)
             for row in reader:
@@ -160,10 +159,18 @@ def read_csv(src: Source) -> SourceData:
                     )
                 for column, cell in zip(columns, row, strict=True):
                     column.append(cell)
+    except DataFileError as exc:
+        src.fail(f"{path} {exc}", exc.hint, key="csv")
     except UnicodeDecodeError as exc:
         src.fail(f"{path} is not UTF-8 text ({error_text(exc)})", "save it as UTF-8", key="csv")
     except csv.Error as exc:
-        src.fail(f"{path} is not a valid CSV file (line {line + 1}: {exc})", key="csv")
+        hint = ""
+        if "field limit" in str(exc):
+            hint = (
+                f"a cell holds at most {csv.field_size_limit():,} characters; a quote that is "
+                "never closed makes the rest of the file one cell"
+            )
+        src.fail(f"{path} is not a valid CSV file (line {line + 1}: {exc})", hint, key="csv")
     except OSError as exc:
         src.fail(f"cannot read {path}: {exc.strerror or exc}", key="csv")
     if not header:
@@ -234,4 +241,6 @@ def _column(cells: list[str]) -> np.ndarray:
             return np.array([int(c) for c in cells], dtype=np.int64)
         except OverflowError:
             pass
-    return np.array([float(c) if c.strip() else math.nan for c in cells], dtype=np.float32)
+    values = [float(c) if c.strip() else math.nan for c in cells]
+    with np.errstate(over="ignore"):  # beyond float32: infinite, which the checks report
+        return np.array(values, dtype=np.float32)

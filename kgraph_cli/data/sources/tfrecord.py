@@ -1,6 +1,8 @@
 """`{tfrecord: FILES, features: {...}}` sources: tf.train.Example records parsed
 with TensorFlow, the only source that needs it (imported when reading); a record
-that does not match the declared features is reported with its index."""
+that does not match the declared features is reported with its index. What the
+records hold counts against the data limit (base.data_limit) as they are read,
+so a compressed file that unpacks to more is stopped at the limit."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from kgraph_cli.data.sources.base import Source, SourceData
+from kgraph_cli.data.sources.base import DataFileError, Source, SourceData, check_size
 from kgraph_cli.spec.loader import YamlList
 from kgraph_cli.spec.train.keys import COMPRESSIONS, TFRECORD_DTYPES
 
@@ -42,6 +44,7 @@ def read_tfrecord(src: Source) -> SourceData:
         for f in features
     }
     chunks: dict[str, list[np.ndarray]] = {f.name: [] for f in features}
+    held = 0  # bytes of the records read so far
     for file, at, path in files:
         # an explicit buffer_size keeps TensorFlow from logging that it picked one
         dataset = tf.data.TFRecordDataset(
@@ -51,7 +54,12 @@ def read_tfrecord(src: Source) -> SourceData:
         try:
             for batch in parsed:
                 for name, tensor in batch.items():
-                    chunks[name].append(tensor.numpy())
+                    array = tensor.numpy()
+                    chunks[name].append(array)
+                    held += sum(map(len, array.flat)) if array.dtype == object else array.nbytes
+                check_size(held, f"records of {', '.join(chunks)}")
+        except DataFileError as exc:
+            src.fail(f"{file} {exc}", exc.hint, key="tfrecord", at=at, path=path)
         except tf.errors.OpError as exc:
             _tfrecord_problem(src, tf, exc, file, at, path, dataset, features, compression)
     if not chunks[features[0].name]:

@@ -165,24 +165,64 @@ class DataParser(FieldChecker):
             return None
         if "field" in body:
             if not isinstance(body["field"], str):
-                self.error("type", "field must be a name", body.value_loc("field"), f"{path}.field")
+                self.error(
+                    "type",
+                    f"field must be a name, got {describe(body['field'])}",
+                    body.value_loc("field"),
+                    f"{path}.field",
+                    _QUOTE_HINT,
+                )
                 return None
             fields, stacked = [body["field"]], False
             field_locs = {body["field"]: body.value_loc("field")}
         else:
-            columns = body["columns"]
-            if not isinstance(columns, YamlList) or not all(isinstance(c, str) for c in columns):
-                self.error(
-                    "type",
-                    "columns must be a list of column names",
-                    body.value_loc("columns"),
-                    f"{path}.columns",
-                )
+            columns = self.columns(body, f"{path}.columns")
+            if columns is None:
                 return None
             fields, stacked = list(columns), True
             field_locs = {c: columns.item_loc(i) for i, c in enumerate(columns)}
         transforms = self.transforms(body, f"{path}.transforms") if "transforms" in body else []
         return FeedSpec(name, fields, stacked, transforms, loc, path, field_locs)
+
+    def columns(self, body: YamlMap, path: str) -> YamlList | None:
+        """`columns:` of a feed: a non-empty list of distinct field names."""
+        columns = body["columns"]
+        if not isinstance(columns, YamlList) or not columns:
+            self.error(
+                "type",
+                "columns must be a list of one or more column names, got "
+                f"{describe(columns, lists=True)}",
+                body.value_loc("columns"),
+                path,
+                "e.g. {columns: [a, b, c]} stacks three fields into one input; "
+                "{field: a} feeds one",
+            )
+            return None
+        ok = True
+        first: dict[str, int] = {}
+        for i, column in enumerate(columns):
+            if not isinstance(column, str):
+                self.error(
+                    "type",
+                    f"columns[{i}] must be a column name, got {describe(column)}",
+                    columns.item_loc(i),
+                    f"{path}[{i}]",
+                    _QUOTE_HINT,
+                )
+                ok = False
+            elif column in first:
+                self.error(
+                    "duplicate-name",
+                    f"column '{column}' is listed twice in columns "
+                    f"(columns[{first[column]}] and columns[{i}])",
+                    columns.item_loc(i),
+                    f"{path}[{i}]",
+                    "each column is one value of every sample: list it once",
+                )
+                ok = False
+            else:
+                first[column] = i
+        return columns if ok else None
 
     def transforms(self, body: YamlMap, path: str) -> list[TransformSpec]:
         value = body["transforms"]
@@ -216,6 +256,16 @@ class DataParser(FieldChecker):
                     did_you_mean(name, TRANSFORMS),
                 )
                 continue
+            if name == "cast" and isinstance(arg, str) and arg.startswith("complex"):
+                self.error(
+                    "type",
+                    f"cast: data cannot be cast to {arg}: inputs and targets take real "
+                    "numbers or text",
+                    item.value_loc(name),
+                    f"{path}[{i}].{name}",
+                    f"dtypes: {', '.join(d for d in DTYPES if not d.startswith('complex'))}",
+                )
+                continue
             if not _transform_arg_ok(name, arg):
                 self.error(
                     "type",
@@ -226,6 +276,10 @@ class DataParser(FieldChecker):
                 continue
             result.append(TransformSpec(name, keras_config(arg), item.key_loc(name)))
         return result
+
+
+# Field and column names are text: a name YAML reads as a number needs quotes.
+_QUOTE_HINT = "quote names that YAML reads as numbers, booleans or null: '1', 'true', 'null'"
 
 
 def _transform_arg_ok(name: str, arg: Any) -> bool:
