@@ -2,8 +2,9 @@
 
 Every write goes to a temporary path in the target's folder and is renamed into
 place, so a failed or interrupted save leaves no half-written file and never
-destroys an existing one. The spec is embedded where the format has room for
-it (.keras, .h5, weights, SavedModel, ONNX).
+destroys an existing one (a killed save leaves its temporary, which the next
+save to that path removes: see fileio). The spec is embedded where the format
+has room for it (.keras, .h5, weights, SavedModel, ONNX).
 """
 
 from __future__ import annotations
@@ -188,11 +189,11 @@ def _tflite(model: Any, path: Path, spec_text: str | None) -> None:
         ]
         with quiet:
             flatbuffer = converter.convert()
-        path.write_bytes(flatbuffer)
     except Exception as exc:  # the converter raises many kinds
         raise ExportError(
             f"TFLite conversion failed: {short_message(exc)}", "--debug shows the converter's log"
         ) from exc
+    path.write_bytes(flatbuffer)  # a write error is fileio's (disk full, permissions)
 
 
 def _onnx(model: Any, path: Path, spec_text: str | None) -> None:

@@ -7,14 +7,21 @@ swapped in at the end. `--force` replaces only what kgraph itself wrote: a
 file, or a folder that carries kgraph's marker file and nothing kgraph did not
 put there. The current folder, its parents, the home folder and `/` are never
 replaced, whatever they hold.
+
+A temporary is named `.NAME.kgraph-PID-XXXXXXXX` (plus the target's ending)
+after its target NAME and the process writing it. A process killed while
+writing (SIGKILL, power loss) cannot remove its temporary; the next write to
+the same target does, once that process is gone (see remove_stale_temporaries).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,6 +29,12 @@ from pathlib import Path
 
 from kgraph_cli.errors import KgraphError, UsageError
 from kgraph_cli.suggest import listed
+
+# When this process started (near enough: when it imported this module); a
+# temporary is only taken for stale if it is older.
+_STARTED = time.time()
+# mkstemp/mkdtemp's random part; uuid4().hex[:8] fits it too.
+_RANDOM = "[a-z0-9_]{8}"
 
 
 class WriteError(KgraphError):
@@ -87,7 +100,8 @@ def check_folder_output(path: Path, force: bool, kind: FolderKind, exists_hint: 
             f"'{path}' is not a {kind.what} (it has no {kind.marker}) and holds {listed(entries)}",
             keep_hint,
         )
-    foreign = [name for name in entries if name not in kind.entries(path)]
+    ours = kind.entries(path)
+    foreign = [name for name in entries if name not in ours and not _temporary_of(name, ours)]
     if foreign:
         raise UsageError(f"'{path}' holds files kgraph did not write: {listed(foreign)}", keep_hint)
 
@@ -102,6 +116,66 @@ def _check_parent(path: Path) -> None:
                     "choose a path inside a folder",
                 )
             return
+
+
+def _temporary_of(name: str, targets: frozenset[str]) -> bool:
+    """Whether `name` is one of kgraph's temporaries for one of `targets` (a
+    folder's entries): what a killed kgraph left inside a folder it wrote."""
+    found = re.fullmatch(rf"\.(.+)\.kgraph-(?:old-)?\d+-{_RANDOM}(?:\.[\w.]+)?", name)
+    return found is not None and found[1] in targets
+
+
+def _prefix(path: Path) -> str:
+    """The start of the name of every temporary kgraph makes for `path`."""
+    return f".{path.name}.kgraph-{os.getpid()}-"
+
+
+def remove_stale_temporaries(path: Path, ending: str = "") -> None:
+    """Remove what a kgraph killed while writing `path` left beside it.
+
+    Only names of kgraph's own pattern for this very target are touched
+    (`.NAME.kgraph-PID-XXXXXXXX` + `ending`, a file or a staged folder), and
+    only when the process PID is gone and the entry is older than this
+    process. A moved-aside old folder (`.NAME.kgraph-old-PID-XXXXXXXX`) is the
+    only copy of the old folder until `path` is back, so it is left alone
+    while `path` is missing. Nothing else is ever removed; problems are ignored
+    (this is tidying, not the write)."""
+    pattern = re.compile(
+        rf"\.{re.escape(path.name)}\.kgraph-(old-)?(\d+)-{_RANDOM}{re.escape(ending)}"
+    )
+    try:
+        names = os.listdir(path.parent)
+    except OSError:
+        return
+    for name in names:
+        found = pattern.fullmatch(name)
+        if found is None or _alive(int(found[2])):
+            continue
+        if found[1] and not os.path.lexists(path):
+            continue
+        stale = path.parent / name
+        try:
+            if stale.lstat().st_mtime >= _STARTED:
+                continue
+            if stale.is_dir() and not stale.is_symlink():
+                shutil.rmtree(stale)
+            else:
+                stale.unlink()
+        except OSError:
+            continue
+
+
+def _alive(pid: int) -> bool:
+    """Whether process `pid` may still be running (when in doubt, yes)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError):  # another user's live process; no pid at all
+        return True
+    return True
 
 
 def _protected(path: Path) -> str:
@@ -123,9 +197,11 @@ def _protected(path: Path) -> str:
 def atomic_path(path: Path, ending: str = "") -> Iterator[Path]:
     """A temporary path beside `path` (ending in `ending`, for writers that pick
     a format by it) that is renamed onto `path` when the block succeeds and
-    removed when it fails: nobody ever sees half a file."""
+    removed when it fails: nobody ever sees half a file. Stale temporaries of
+    `path` that a killed kgraph left are removed first."""
+    remove_stale_temporaries(path, ending)
     try:
-        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=ending)
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=_prefix(path), suffix=ending)
     except OSError as exc:
         raise _cannot_write(path, exc) from None
     os.close(fd)
@@ -134,7 +210,9 @@ def atomic_path(path: Path, ending: str = "") -> Iterator[Path]:
         yield tmp
         os.chmod(tmp, _file_mode(path))
         os.replace(tmp, path)
-    except OSError as exc:
+    except (OSError, RuntimeError) as exc:
+        if _write_failure(exc) is None:
+            raise
         raise _cannot_write(path, exc) from exc
     finally:
         tmp.unlink(missing_ok=True)
@@ -161,10 +239,13 @@ def staged_folder(path: Path, keep_on: tuple[type[BaseException], ...] = ()) -> 
     """A new empty folder beside `path` to write into, swapped in for `path`
     when the block ends, or when it raises one of `keep_on` (an interrupted
     training run is worth keeping); on any other error it is removed and
-    `path` stays as it was. Check `path` with check_folder_output first."""
+    `path` stays as it was. Check `path` with check_folder_output first. A
+    process killed meanwhile leaves `path` as it was and the hidden folder,
+    which the next staged write of `path` removes."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.kgraph-"))
+        remove_stale_temporaries(path)
+        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=_prefix(path)))
     except OSError as exc:
         raise _cannot_write(path, exc) from None
     os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; a folder is normally 0755
@@ -173,10 +254,48 @@ def staged_folder(path: Path, keep_on: tuple[type[BaseException], ...] = ()) -> 
     except keep_on:
         _swap_in(tmp, path)
         raise
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError):  # a write into it failed: disk full, permissions
+            raise _cannot_write(path, exc) from exc
         raise
     _swap_in(tmp, path)
+
+
+@contextlib.contextmanager
+def run_folder(path: Path, keep_on: tuple[type[BaseException], ...] = ()) -> Iterator[Path]:
+    """Where work that a later command may continue is written (a training run):
+    a new (or empty) folder is written in place, so that even a process killed
+    at any instant leaves it for --resume; a folder that holds something is
+    replaced through staged_folder, so that a failed run leaves it as it was.
+    On an error other than `keep_on`, what was written in place is removed.
+    Check `path` with check_folder_output first."""
+    if path.is_dir() and any(path.iterdir()):
+        with staged_folder(path, keep_on) as tmp:
+            yield tmp
+        return
+    made = not path.is_dir()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(path)  # what a killed replacement of it left
+    except OSError as exc:
+        raise _cannot_write(path, exc) from None
+    try:
+        yield path
+    except keep_on:
+        raise
+    except BaseException as exc:
+        if made:
+            shutil.rmtree(path, ignore_errors=True)
+        else:  # the user's empty folder: empty again
+            for entry in path.iterdir():
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise _cannot_write(path, exc) from exc
+        raise
 
 
 def _swap_in(new: Path, path: Path) -> None:
@@ -186,7 +305,7 @@ def _swap_in(new: Path, path: Path) -> None:
         if not os.path.lexists(path):
             os.replace(new, path)
             return
-        old = path.with_name(f".{path.name}.kgraph-old-{uuid.uuid4().hex[:8]}")
+        old = path.with_name(f".{path.name}.kgraph-old-{os.getpid()}-{uuid.uuid4().hex[:8]}")
         os.replace(path, old)
         try:
             os.replace(new, path)
@@ -202,11 +321,31 @@ def _swap_in(new: Path, path: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _cannot_write(path: Path, exc: OSError) -> WriteError:
+def _cannot_write(path: Path, exc: BaseException) -> WriteError:
     return WriteError(
-        f"cannot write '{path}': {exc.strerror or exc}",
+        f"cannot write '{path}': {_reason(_write_failure(exc) or exc)}",
         "check the folder's permissions and free space; nothing was replaced",
     )
+
+
+def _write_failure(exc: BaseException) -> OSError | None:
+    """The OSError behind a failed write: `exc`, or the errno h5py writes into
+    its messages ("... errno = 28 ..."), in its OSErrors and in the
+    RuntimeErrors it raises when the file cannot be flushed (a full disk)."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # the exception and what it was raised while handling
+        if seen is None:
+            break
+        found = re.search(r"errno = (\d+)", str(seen))
+        if found:
+            return OSError(int(found[1]), os.strerror(int(found[1])))
+        seen = seen.__context__
+    return exc if isinstance(exc, OSError) else None
+
+
+def _reason(exc: BaseException) -> str:
+    """What went wrong, in the system's words ("No space left on device")."""
+    return getattr(exc, "strerror", None) or " ".join(str(exc).split())[:300]
 
 
 def _file_mode(path: Path) -> int:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import lzma
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kgraph_cli.errors import KgraphError, UsageError, short_message
+from kgraph_cli.errors import Code, KgraphError, Location, SpecError, UsageError, short_message
 from kgraph_cli.keras_graph import producer, producer_names
 from kgraph_cli.rundir import MODEL_FILE, SPEC_FILE, SPEC_SUFFIXES, RunInfo, read_run_info
+from kgraph_cli.spec.loader import MAX_FILE_BYTES, read_text
 from kgraph_cli.spec.validate import ValidSpec, validate_spec
 from kgraph_cli.tf import import_keras
 
@@ -104,7 +107,7 @@ def load_target(
     if spec_file.is_file():
         valid = validate_spec(spec_file, overrides, plugins)
     elif (text := embedded_spec(model_file)) is not None:
-        valid = validate_spec(f"{model_file}[embedded spec]", overrides, plugins, text=text)
+        valid = validate_spec(embedded_name(model_file), overrides, plugins, text=text)
     else:
         valid = None
     if valid is None and plugins:
@@ -128,11 +131,8 @@ def load_keras_model(path: Path, safe_mode: bool = True) -> Any:
             "build the model from its spec and add the weights: "
             f"kgraph save SPEC --weights {path} -o model.keras",
         )
-    if path.suffix == ".keras" and not zipfile.is_zipfile(path):
-        raise ModelFileError(
-            f"cannot load model '{path}': not a valid .keras file (truncated or corrupted?)",
-            "a .keras file is a zip archive written by Keras 3 (kgraph train / kgraph save)",
-        )
+    if path.suffix == ".keras":
+        _check_keras_archive(path)
     from kgraph_cli.deep import ModelTooDeepError, deep_recursion
 
     keras = import_keras()
@@ -157,26 +157,117 @@ def load_keras_model(path: Path, safe_mode: bool = True) -> Any:
         raise ModelFileError(f"cannot load model '{path}': {message}", hint) from exc
 
 
+def _check_keras_archive(path: Path) -> None:
+    """A .keras file must be a zip archive whose embedded spec, if any, is
+    sound: checked before Keras, which extracts every entry of the archive."""
+    if zipfile.is_zipfile(path):
+        embedded_spec(path)
+        return
+    hint = "a .keras file is a zip archive written by Keras 3 (kgraph train / kgraph save)"
+    try:
+        with open(path, "rb") as handle:
+            start = handle.read(len(_HDF5_SIGNATURE))
+    except OSError as exc:
+        raise ModelFileError(f"cannot load model '{path}': {exc.strerror}") from None
+    if not start:
+        problem = "the file is empty"
+    elif start == _HDF5_SIGNATURE:
+        problem = "it is an HDF5 file (Keras's legacy .h5 format), not a .keras zip archive"
+        hint = f"rename it to '{path.with_suffix('.h5').name}'"
+    else:
+        problem = "not a valid .keras file (truncated or corrupted?)"
+    raise ModelFileError(f"cannot load model '{path}': {problem}", hint)
+
+
+# The first bytes of every HDF5 file (.h5).
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+# What zipfile and its decompressors raise for a damaged entry.
+_DAMAGED_ZIP = (
+    OSError,
+    EOFError,
+    RuntimeError,  # an encrypted entry
+    NotImplementedError,  # an unknown compression method
+    zipfile.BadZipFile,  # a bad CRC, a broken header
+    zlib.error,
+    lzma.LZMAError,
+)
+
+
+def embedded_name(path: Path) -> str:
+    """How diagnostics name the spec embedded in the model file `path`."""
+    return f"{path}[embedded spec]"
+
+
 def embedded_spec(path: Path) -> str | None:
-    """The spec a model file was saved with (kgraph save / train), if any."""
+    """The spec a model file was saved with (kgraph save / train), if any:
+    the one reader of embedded specs. Like a spec file, it may be at most
+    MAX_FILE_BYTES (error[too-large]); a zip entry is checked against that by
+    its declared size before reading, and read decompressed in chunks up to
+    that size, so a zip bomb is refused without filling the memory. A damaged
+    one is a ModelFileError (exit 1)."""
     from kgraph_cli.export import SAVEDMODEL_SPEC_FILE, SPEC_ATTRIBUTE, SPEC_ENTRY
 
-    try:
-        if path.is_dir():
-            spec_file = path / SAVEDMODEL_SPEC_FILE
-            return spec_file.read_text() if spec_file.is_file() else None
-        if zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as archive:
-                if SPEC_ENTRY in archive.namelist():
-                    return archive.read(SPEC_ENTRY).decode("utf-8")
-            return None
-        import h5py
+    if path.is_dir():
+        spec_file = path / SAVEDMODEL_SPEC_FILE
+        return read_text(spec_file, embedded_name(path)) if spec_file.is_file() else None
+    if zipfile.is_zipfile(path):
+        return _zip_entry_text(path, SPEC_ENTRY)
+    import h5py
 
+    try:
         with h5py.File(path, "r") as handle:
             value = handle.attrs.get(SPEC_ATTRIBUTE)
-            return value.decode() if isinstance(value, bytes) else value
-    except (OSError, KeyError, UnicodeDecodeError, zipfile.BadZipFile):
+    except OSError:  # not an HDF5 file: the model loader says what it is
         return None
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = value.encode()
+    if not isinstance(value, bytes):
+        raise _damaged(path, SPEC_ATTRIBUTE, f"it holds {type(value).__name__}, not text")
+    return _spec_text(path, value, SPEC_ATTRIBUTE)
+
+
+def _zip_entry_text(path: Path, entry: str) -> str | None:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            try:
+                info = archive.getinfo(entry)
+            except KeyError:
+                return None
+            _check_spec_size(path, info.file_size)
+            with archive.open(info) as member:
+                raw = member.read(MAX_FILE_BYTES + 1)
+    except _DAMAGED_ZIP as exc:
+        raise _damaged(path, entry, short_message(exc)) from None
+    return _spec_text(path, raw, entry)
+
+
+def _spec_text(path: Path, raw: bytes, where: str) -> str:
+    _check_spec_size(path, len(raw))
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _damaged(
+            path, where, f"byte 0x{raw[exc.start]:02x} at offset {exc.start} is not UTF-8"
+        ) from None
+
+
+def _check_spec_size(path: Path, size: int) -> None:
+    if size > MAX_FILE_BYTES:
+        raise SpecError.at(
+            Code.TOO_LARGE,
+            f"the embedded spec is {size:,} bytes, over the limit for a spec ({MAX_FILE_BYTES:,})",
+            Location(embedded_name(path)),
+            hint="kgraph never embeds a larger spec: the file was not written by kgraph as it is",
+        )
+
+
+def _damaged(path: Path, where: str, problem: str) -> ModelFileError:
+    return ModelFileError(
+        f"cannot load model '{path}': its embedded spec ({where}) is damaged: {problem}",
+        "the file is truncated or corrupted: save it again (kgraph save) or train again",
+    )
 
 
 def load_weights_from(model: Any, source: Path) -> None:
@@ -261,7 +352,7 @@ def inspect_model(
             return _inspect_savedmodel(path, check)
     from kgraph_cli.summary import summarize_model
 
-    model = load_keras_model(path, safe_mode)
+    model = load_keras_model(path, safe_mode)  # checks the embedded spec first
     summary = summarize_model(model)
     info = ModelInfo(
         path,

@@ -6,11 +6,12 @@ import csv
 import io
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from kgraph_cli.errors import KgraphError
-from kgraph_cli.fileio import FolderKind, write_text_atomic
+from kgraph_cli.fileio import FolderKind, write_file_with, write_text_atomic
 
 MODEL_FILE = "model.keras"
 SPEC_FILE = "spec.yaml"
@@ -20,6 +21,8 @@ HISTORY_CSV = "history.csv"
 METRICS_FILE = "metrics.json"
 CURVES_FILE = "curves.png"
 BACKUP_DIR = "backup"
+# In backup/: the epoch to resume at and the weights file to resume with.
+BACKUP_STATE = "state.json"
 # Every file `train` itself writes in a run directory.
 RUN_FILES = (
     MODEL_FILE,
@@ -80,8 +83,9 @@ def _classes(value: object) -> dict[str, list[str]]:
     }
 
 
-def read_history(run_dir: Path) -> dict[str, list[float]]:
-    """The per-epoch history a run directory's history.json records."""
+def read_history(run_dir: Path, completed: bool = True) -> dict[str, list[float]]:
+    """The per-epoch history a run directory's history.json records (with at
+    least one epoch, unless not `completed`)."""
     path = run_dir / HISTORY_JSON
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -97,7 +101,7 @@ def read_history(run_dir: Path) -> dict[str, list[float]]:
             f"'{path}' is not a training history",
             'expected {"loss": [per-epoch values], "val_loss": [...], ...}',
         )
-    if not any(data.values()):
+    if completed and not any(data.values()):
         raise KgraphError(f"'{path}' has no completed epoch yet", "train for one epoch or more")
     return data
 
@@ -127,7 +131,47 @@ class RunDirectory:
     def recorded_history(self) -> dict[str, list[float]]:
         """The epochs an interrupted run recorded ({} when there are none)."""
         path = self.path / HISTORY_JSON
-        return json.loads(path.read_text()) if path.exists() else {}
+        return read_history(self.path, completed=False) if path.exists() else {}
+
+    def begin(self) -> None:
+        """The run is incomplete (resumable) from now until finish(): its
+        backup folder exists, at first empty (resuming starts at epoch 1)."""
+        self.backup.mkdir(exist_ok=True)
+
+    def backup_state(self) -> tuple[int, Path] | None:
+        """The completed epochs the backup holds and its weights file (None:
+        nothing completed yet, so resuming starts at the beginning)."""
+        path = self.backup / BACKUP_STATE
+        try:
+            state = json.loads(path.read_text(encoding="utf-8"))
+            epoch, weights = int(state["epoch"]), self.backup / str(state["weights"])
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+            raise KgraphError(
+                f"cannot resume from '{path}': {exc}",
+                "it was changed by hand; start the run again with --force",
+            ) from None
+        if not weights.is_file():
+            raise KgraphError(
+                f"cannot resume: the backup's weights '{weights}' are missing",
+                "they were removed by hand; start the run again with --force",
+            )
+        return epoch, weights
+
+    def write_backup(self, epoch: int, write_weights: Callable[[Path], None]) -> None:
+        """Back up the run after `epoch` completed epochs, so that a process
+        killed at any instant leaves a whole backup, this one or the last: the
+        weights go to a new file, then state.json names it (each written under
+        a temporary name and renamed), and only then is the older file removed."""
+        name = f"epoch-{epoch}.weights.h5"
+        self.backup.mkdir(exist_ok=True)
+        write_file_with(self.backup / name, write_weights, ".weights.h5")
+        state = json.dumps({"epoch": epoch, "weights": name}) + "\n"
+        write_text_atomic(self.backup / BACKUP_STATE, state, force=True)
+        for old in self.backup.glob("epoch-*.weights.h5"):
+            if old.name != name:
+                old.unlink(missing_ok=True)
 
     def write_history(self, history: dict[str, list[float]]) -> None:
         write_text_atomic(
@@ -143,7 +187,9 @@ class RunDirectory:
     def write_curves(self, history: dict[str, list[float]], title: str) -> None:
         from kgraph_cli.curves import plot_history  # matplotlib: only when a run ends
 
-        plot_history(history, self.path / CURVES_FILE, title=title)
+        write_file_with(
+            self.path / CURVES_FILE, lambda tmp: plot_history(history, tmp, title=title), ".png"
+        )
 
     def finish(self) -> None:
         """The run is complete: nothing is left to resume."""

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from kgraph_cli.errors import KgraphError, SpecError, UsageError, short_message
 from kgraph_cli.export import save_model
-from kgraph_cli.fileio import check_folder_output, staged_folder
+from kgraph_cli.fileio import check_folder_output, run_folder
 from kgraph_cli.finetune import unfreeze, with_learning_rate
 from kgraph_cli.keras_graph import producer_names
 from kgraph_cli.reporting import TrainingReporter, keras_callback
@@ -261,9 +261,10 @@ def train_model(
 
     `start`: a saved model to continue training, with its weights and, when it
     was compiled, its optimizer state (default: a fresh model from the spec).
-    A new run is written in a folder beside its run directory and swapped in
-    when it ends (or is interrupted): a run it replaces (--force) survives any
-    failure.
+    A new run directory is written in place, so that a run killed at any
+    instant can be resumed; one that replaces a run (--force) is written in a
+    folder beside it and swapped in when it ends (or is interrupted), so that
+    the old run survives any failure (fileio.run_folder).
     """
     from kgraph_cli.adapt import adapt_layers
     from kgraph_cli.build import ModelBuilder
@@ -288,7 +289,7 @@ def train_model(
     run = _Run(valid, model_name, train, model, data, spec_text, options, reporter, run_dir)
     if options.resume:
         return run.fit(run_dir, fresh_compile=start is None)
-    with staged_folder(run_dir, keep_on=(TrainingInterrupted,)) as work:
+    with run_folder(run_dir, keep_on=(TrainingInterrupted,)) as work:
         return run.fit(work, fresh_compile=start is None)
 
 
@@ -309,7 +310,6 @@ class _Run:
     def fit(self, work: Path, fresh_compile: bool) -> TrainResult:
         from kgraph_cli.data.pipeline import make_dataset
 
-        keras = import_keras()
         model, data, train, reporter = self.model, self.data, self.train, self.reporter
         reporter.note(
             f"data: {data.description}; training on {len(data.train):,} samples"
@@ -326,6 +326,7 @@ class _Run:
             make_dataset(data.validation, fit.batch_size, False, None) if data.validation else None
         )
         run = RunDirectory(work)
+        run.begin()
         run.write_spec(self.spec_text)
         run.write_info(
             RunInfo(
@@ -341,10 +342,12 @@ class _Run:
         epochs = fit.epochs + (fine_tune.epochs if fine_tune else 0)
         callbacks = [
             *make_callbacks(train, work),
+            # The history before the backup: a run killed between the two
+            # redoes that epoch, and the history keeps it once.
+            recorder.callback(),
             # Kept between the phases (it records the epoch count): run.finish()
             # removes it once the run is complete.
-            keras.callbacks.BackupAndRestore(str(run.backup), delete_checkpoint=False),
-            recorder.callback(),
+            _backup_callback(run),
             keras_callback(reporter, epochs, steps),
         ]
         started = time.perf_counter()
@@ -445,6 +448,38 @@ def _last(history: dict[str, list[float]], validation: bool) -> dict[str, float]
 
 def _named(results: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in results.items()}
+
+
+def _backup_callback(run: RunDirectory) -> Any:
+    """What --resume continues from: keras.callbacks.BackupAndRestore's
+    restore and epoch count, with the backup written by
+    RunDirectory.write_backup, so that a process killed at any instant (even
+    while the weights are written) leaves a whole backup to resume from."""
+    keras = import_keras()
+
+    class _Backup(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            state = run.backup_state()
+            if state is None:
+                return
+            epoch, weights = state
+            model = self.model
+            if model.optimizer is not None and not model.optimizer.built:
+                model.optimizer.build(model.trainable_variables)  # its state is backed up too
+            try:
+                model.load_weights(weights)
+            except Exception as exc:  # h5py and Keras raise many kinds for a bad file
+                raise KgraphError(
+                    f"cannot resume from '{weights}': {short_message(exc)}",
+                    "the backup does not fit this model; start the run again with --force",
+                ) from exc
+            # As BackupAndRestore does: fit() starts at the epoch a callback sets here.
+            model._initial_epoch = epoch
+
+        def on_epoch_end(self, epoch, logs=None):
+            run.write_backup(epoch + 1, lambda path: self.model.save_weights(path))
+
+    return _Backup()
 
 
 class _HistoryRecorder:
