@@ -263,7 +263,9 @@ def render_model_info(console: Console, info: ModelInfo, show_spec: bool) -> Non
         console.print(Text.assemble(("Spec: ", "bold"), "none embedded"))
     elif show_spec:
         console.print(Text("Spec:", style="bold"))
-        console.print(Text(info.spec))
+        # As it is, unstyled: rich would lay out every line (40 s for 2 MB of newlines).
+        console.file.write(info.spec if info.spec.endswith("\n") else info.spec + "\n")
+        console.file.flush()
     else:
         lines = info.spec.count("\n")
         console.print(
