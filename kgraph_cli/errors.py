@@ -45,6 +45,7 @@ class Code(StrEnum):
     BLOCK_CYCLE = "block-cycle"
     BLOCK_INPUTS = "block-inputs"
     BLOCK_REPEAT = "block-repeat"
+    TOO_MANY_NODES = "too-many-nodes"  # the blocks expand past MAX_EXPANDED_NODES
     # the graph and the layers (spec/graph.py, spec/validate.py, layers.py)
     UNDEFINED_REF = "undefined-ref"
     DUPLICATE_NAME = "duplicate-name"
@@ -73,6 +74,7 @@ class Code(StrEnum):
     SHAPE = "shape"
     LAYER_ARGS = "layer-args"
     OP_RESULT = "op-result"
+    LAYER_RESULT = "layer-result"
     # the train: section (spec/train/)
     OUTPUTS = "outputs"
     SOURCE = "source"

@@ -99,7 +99,12 @@ def _unknown_op_hint(name: str) -> str:
 def check_constant_refs(reporter: Reporter, model: ModelSpec, node: NodeSpec) -> None:
     """A string constant of `call:` or of an `op:` node that names a node or an
     input of the model is a tensor written in the wrong place."""
-    names = {*model.nodes, *model.inputs}
+    # Looked up in the model's own dicts: a set of their names made per node
+    # would make validation quadratic in the number of nodes.
+    def names_a_tensor(text: str) -> bool:
+        name = _ref_node(text)
+        return name in model.nodes or name in model.inputs
+
     path = model.key_path("layers", node.name)
     sections: list[tuple[str, Any]] = [("call", node.call_args)]
     if node.kind is NodeKind.OP:
@@ -108,7 +113,7 @@ def check_constant_refs(reporter: Reporter, model: ModelSpec, node: NodeSpec) ->
         if not isinstance(values, YamlMap):
             continue
         for key, value in values.items():
-            named = list(dict.fromkeys(t for t in _strings(value) if _ref_node(t) in names))
+            named = list(dict.fromkeys(t for t in _strings(value) if names_a_tensor(t)))
             if not named:
                 continue
             where = f"{section}.{key}" if section else key
