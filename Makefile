@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 # the `gpu` extra themselves (README: Installing).
 EXTRAS ?= cpu,dev,onnx
 
-.PHONY: install test test-fast test-apps lint golden catalog schema bench clean
+.PHONY: install test test-fast test-apps fuzz lint golden catalog schema bench clean
 
 install: $(BIN)/kgraph
 	@# Graphviz's `dot` draws `kgraph plot` .png/.svg/.pdf (.dot/.mmd need nothing).
@@ -41,6 +41,18 @@ test-fast: install
 # on 2 cores): what `make test` samples.
 test-apps: install
 	$(BIN)/pytest -q -m apps --durations=5 tests/test_import.py
+
+# Property-based fuzzing (tests/test_fuzz.py) at a large budget: FUZZ_EXAMPLES
+# generated specs, overrides and command lines in all, with random seeds, and
+# builds and summaries besides structural checks (about 15 minutes here). It
+# lists every distinct failure with the smallest input that showed it (also in
+# build/fuzz-report.txt). `make test` runs the same tests on a fixed seed and a
+# small budget.
+FUZZ_EXAMPLES ?= 20000
+fuzz: install
+	@mkdir -p build && rm -f build/fuzz-report.txt
+	KGRAPH_FUZZ_PROFILE=fuzz KGRAPH_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \
+	  KGRAPH_FUZZ_REPORT=build/fuzz-report.txt $(BIN)/pytest -q -p no:cacheprovider tests/test_fuzz.py
 
 lint: install
 	$(BIN)/ruff check kgraph_cli tests benchmarks

@@ -212,10 +212,11 @@ class ModelBuilder(Reporter):
             return self._call_application(owner_model, owner, node, layer, args, call_args)
         try:
             if node.input_form is InputForm.KEYWORD:
-                return layer(**_keyword_tensors(node, args), **call_args)
-            if node.input_form is InputForm.LIST:
-                return layer(args, **call_args)
-            return layer(args[0], **call_args)
+                result = layer(**_keyword_tensors(node, args), **call_args)
+            elif node.input_form is InputForm.LIST:
+                result = layer(args, **call_args)
+            else:
+                result = layer(args[0], **call_args)
         except Exception as exc:  # Keras raises many kinds; all mean "cannot call"
             self._fail(
                 model,
@@ -223,6 +224,29 @@ class ModelBuilder(Reporter):
                 "shape",
                 f"{_layer_label(node)} {_describe_inputs(args)}: {_keras_message(exc)}",
                 exc,
+            )
+        self._check_layer_result(model, node, args, result)
+        return result
+
+    def _check_layer_result(
+        self, model: ModelSpec, node: NodeSpec, args: list, result: Any
+    ) -> None:
+        """A layer call that hands back one of its input tensors itself (Keras's
+        Equalization does, on the symbolic tensors a model is built from) adds
+        no operation to the graph: the model would lack the layer, or, when it
+        is an output, keras.Model fails with "part of a cycle"."""
+        passed = {id(tensor) for tensor in keras_graph.keras_tensors(args)}
+        if any(id(tensor) in passed for tensor in keras_graph.keras_tensors(result)):
+            self._fail(
+                model,
+                node,
+                "layer-result",
+                f"{_layer_label(node)} returns its input tensor itself when a model is "
+                "built, so Keras records no operation for it and the model would not "
+                "contain it",
+                None,
+                hint="a limitation of this Keras layer: leave it out of the model, or "
+                "write the step as a layer in a --plugin module",
             )
 
     def _call_op(self, model: ModelSpec, node: NodeSpec, args: list) -> Any:

@@ -93,8 +93,9 @@ class SpecParser(NodeParser):
                     )
         default = self.string(data, "default", "", "")
         train = data.get("train")
-        if "train" in data and train is not None and not isinstance(train, YamlMap):
+        if train is not None and not isinstance(train, YamlMap):
             self.type_error(data, "train", "train", "train must be a mapping", train)
+            train = None  # reported here, where its place is known: not parsed again
         spec = Spec(self.file, version, name, default, models, blocks, train, description)
         spec.default_loc = data.value_loc("default") if "default" in data else data.loc
         spec.data = data
