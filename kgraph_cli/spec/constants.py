@@ -99,6 +99,7 @@ def _unknown_op_hint(name: str) -> str:
 def check_constant_refs(reporter: Reporter, model: ModelSpec, node: NodeSpec) -> None:
     """A string constant of `call:` or of an `op:` node that names a node or an
     input of the model is a tensor written in the wrong place."""
+
     # Looked up in the model's own dicts: a set of their names made per node
     # would make validation quadratic in the number of nodes.
     def names_a_tensor(text: str) -> bool:
