@@ -45,12 +45,12 @@ test-apps: install
 # Property-based fuzzing (tests/test_fuzz.py) at a large budget: FUZZ_EXAMPLES
 # generated specs, overrides and command lines in all, with random seeds, and
 # builds and summaries besides structural checks (about 15 minutes here). It
-# lists every distinct failure with the smallest input that showed it (also in
-# build/fuzz-report.txt). `make test` runs the same tests on a fixed seed and a
-# small budget.
+# lists every distinct failure with the smallest input that showed it, also in
+# build/fuzz-report.txt (each input whole in build/fuzz-report.txt.cases/).
+# `make test` runs the same tests on a fixed seed and a small budget.
 FUZZ_EXAMPLES ?= 20000
 fuzz: install
-	@mkdir -p build && rm -f build/fuzz-report.txt
+	@mkdir -p build && rm -rf build/fuzz-report.txt build/fuzz-report.txt.cases
 	KGRAPH_FUZZ_PROFILE=fuzz KGRAPH_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \
 	  KGRAPH_FUZZ_REPORT=build/fuzz-report.txt $(BIN)/pytest -q -p no:cacheprovider tests/test_fuzz.py
 

@@ -224,6 +224,7 @@ class ModelBuilder(Reporter):
                 "shape",
                 f"{_layer_label(node)} {_describe_inputs(args)}: {_keras_message(exc)}",
                 exc,
+                hint=_all_outputs_hint(refs, args),
             )
         self._check_layer_result(model, node, args, result)
         return result
@@ -521,10 +522,31 @@ def _layer_label(node: NodeSpec) -> str:
 
 
 def _describe_inputs(tensors: list) -> str:
-    shapes = [keras_graph.tensor_text(t) for t in tensors]
+    shapes = [_structure_text(t) for t in tensors]
     if len(shapes) == 1:
         return f"got input shape {shapes[0]}"
     return "got shapes " + ", ".join(shapes[:-1]) + " and " + shapes[-1]
+
+
+def _structure_text(value: Any) -> str:
+    """A tensor's shape, or those of the outputs of a node with several (a ref
+    without `.N` to an LSTM with return_state gives them all): `[(None, 3), ...]`."""
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_structure_text(v) for v in value) + "]"
+    return keras_graph.tensor_text(value)
+
+
+def _all_outputs_hint(refs: list[Ref], args: list) -> str:
+    """For a layer that got every output of a node with several: name one."""
+    for ref, value in zip(refs, args, strict=False):
+        if isinstance(value, (list, tuple, dict)):
+            names = list(value) if isinstance(value, dict) else range(len(value))
+            numbered = ", ".join(f"{ref}.{name}" for name in names)
+            count = len(value)
+            return f"'{ref}' has {count} outputs and the layer got them all: name one ({numbered})"
+    return ""
 
 
 def _format_kwargs(args: dict) -> str:
@@ -554,6 +576,8 @@ def _keras_message(exc: BaseException) -> str:
     text = " ".join(text.split())
     # The shapes are in kgraph's own words already, with the batch dimension.
     text = re.sub(r"\s*Received shapes \([^.]*\)(\.|$)", "", text).rstrip(" .:") or text
+    # ...and so are the tensors (Keras's reprs, with names that vary from run to run).
+    text = re.sub(r"\s*Inputs received: \[<KerasTensor.*$", "", text).rstrip(" .:") or text
     return text if len(text) <= 400 else text[:397] + "..."
 
 

@@ -19,7 +19,7 @@ Whatever the input, kgraph must:
 Budgets (Hypothesis settings profiles, chosen by KGRAPH_FUZZ_PROFILE):
 
 - `ci` (default, what `make test` runs): a fixed seed (derandomize), about
-  600 examples of commands that never import TensorFlow, under a minute;
+  500 examples of commands that never import TensorFlow, under a minute;
   stops at the first failure and shrinks it to a minimal case.
 - `fuzz` (`make fuzz`): KGRAPH_FUZZ_EXAMPLES examples in all (default 20,000),
   random seeds, plus `validate` with the build, `summary` and `plot` on quick
@@ -37,6 +37,7 @@ import contextlib
 import functools
 import json
 import os
+import re
 import signal
 import socket
 import stat
@@ -348,8 +349,9 @@ def check_run(case: Case, run: Run, workspace: Path, before: dict) -> list[Probl
 
 def _check_json(case: Case, run: Run, where: str) -> list[Problem]:
     if not run.stdout.strip():
-        if run.exit_code == 2 and "Usage:" in run.stderr:
-            return []  # click refused the arguments before the command ran
+        if run.exit_code == 2 and "Error: " in run.stderr:
+            # click refused the arguments before the command ran: its usage errors are text
+            return []
         return [Problem(f"--json printed nothing on stdout ({where})", run.stderr[-600:])]
     try:
         data = _strict_json(run.stdout)
@@ -451,7 +453,20 @@ class Findings:
         if target := os.environ.get("KGRAPH_FUZZ_REPORT"):
             with open(target, "a", encoding="utf-8") as handle:
                 handle.write(report + "\n\n")
+            self.save_cases(Path(f"{target}.cases"))
         assert not self.by_signature, report
+
+    def save_cases(self, folder: Path) -> None:
+        """Each finding's whole input, to replay: NAME.yaml (the spec's bytes) and
+        NAME.args (the arguments, one a line), run from a scratch folder."""
+        folder.mkdir(parents=True, exist_ok=True)
+        test = re.sub(r"\W+", "_", self.test).strip("_")
+        for index, found in enumerate(self.by_signature.values(), start=1):
+            spec = found.case.spec
+            raw = spec.encode("utf-8") if isinstance(spec, str) else spec or b""
+            (folder / f"{test}-{index}.yaml").write_bytes(raw)
+            args = [found.problem.signature, *found.case.args]
+            (folder / f"{test}-{index}.args").write_text("\n".join(args) + "\n", encoding="utf-8")
 
 
 def _shortened(text: str, limit: int = 1500) -> str:
@@ -662,9 +677,8 @@ def test_mutated_example_specs(tensorflow_ready: None) -> None:
         args = ["validate", "--no-build", *(["--json"] if json_output else []), fs.SPEC_NAME]
         execute(Case(spec, args), findings)
         if BUILD and data.draw(st.integers(0, 3), label="build") == 0:
-            quick = data.draw(
-                fs.mutated_specs(fs.example_names(buildable_only=True)), label="quick"
-            )
+            names = fs.example_names(buildable_only=True)
+            quick = data.draw(fs.mutated_specs(names, large=False), label="quick")
             command = data.draw(st.sampled_from(["validate", "summary"]), label="command")
             execute(Case(quick, [command, "--json", fs.SPEC_NAME]), findings, BUILD_TIME_LIMIT)
 
@@ -713,7 +727,7 @@ def test_command_lines(tensorflow_ready: None) -> None:
         example = fs.example(data.draw(st.sampled_from(names), label="example"))
         spec = example.text
         if data.draw(st.booleans(), label="damaged"):
-            spec = data.draw(fs.mutated_specs([example.name]), label="spec")
+            spec = data.draw(fs.mutated_specs([example.name], large=not BUILD), label="spec")
         args = data.draw(fs.command_lines(fs.CommandSet(build=BUILD), endless), label="args")
         limit = BUILD_TIME_LIMIT if BUILD else TIME_LIMIT
         execute(Case(spec, args), findings, limit)
