@@ -53,6 +53,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+def offline_keras_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No downloads, a home and Keras home of the test's own, no data dir from
+    the environment (for tests of what kgraph finds offline)."""
+    monkeypatch.setenv("KGRAPH_OFFLINE", "1")
+    monkeypatch.delenv("KGRAPH_DATA_DIR", raising=False)
+    (tmp_path / "home").mkdir()
+    (tmp_path / "keras_home").mkdir()
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+
+
 @pytest.fixture(autouse=True)
 def _stable_console(monkeypatch: pytest.MonkeyPatch) -> None:
     # Rich reads these: a fixed width and no colour make output comparable.

@@ -23,6 +23,7 @@ from kgraph_cli.keras_cache import (
     keras_cache_dirs,
     keras_home,
 )
+from tests.conftest import offline_keras_home
 
 FNAME = "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
 ORIGIN = f"https://storage.googleapis.com/tensorflow/keras-applications/resnet/{FNAME}"
@@ -39,12 +40,7 @@ REAL_DOWNLOAD = keras_cache._download  # before the fixture replaces it
 def _fake_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Offline, a Keras home of the test's own, no data dir from the environment,
     and a download that fails the test if anything reaches it."""
-    monkeypatch.setenv("KGRAPH_OFFLINE", "1")
-    monkeypatch.delenv("KGRAPH_DATA_DIR", raising=False)
-    (tmp_path / "home").mkdir()
-    (tmp_path / "keras_home").mkdir()
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    offline_keras_home(monkeypatch, tmp_path)
 
     def no_network(origin: str, path: Path) -> None:
         raise AssertionError(f"the test tried to download {origin}")

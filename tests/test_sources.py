@@ -16,7 +16,7 @@ from kgraph_cli.data.sources import SourceData, read_source
 from kgraph_cli.errors import Diagnostic, SpecError
 from kgraph_cli.spec.loader import parse_yaml
 from kgraph_cli.spec.train import SOURCE_KINDS, SourceSpec
-from tests.conftest import SHARED_DATA
+from tests.conftest import SHARED_DATA, offline_keras_home
 
 IDX_FILES = (
     "train-images-idx3-ubyte.gz",
@@ -33,12 +33,7 @@ needs_shared_data = pytest.mark.skipif(
 @pytest.fixture(autouse=True)
 def _offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No network, no real Keras cache, no data dir from the environment."""
-    monkeypatch.setenv("KGRAPH_OFFLINE", "1")
-    monkeypatch.delenv("KGRAPH_DATA_DIR", raising=False)
-    (tmp_path / "home").mkdir()
-    (tmp_path / "keras_home").mkdir()
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    offline_keras_home(monkeypatch, tmp_path)
 
 
 def source(text: str) -> SourceSpec:
