@@ -20,6 +20,7 @@ import contextlib
 import os
 import re
 import shutil
+import stat
 import tempfile
 import time
 import uuid
@@ -35,6 +36,9 @@ from kgraph_cli.suggest import listed
 _STARTED = time.time()
 # mkstemp/mkdtemp's random part; uuid4().hex[:8] fits it too.
 _RANDOM = "[a-z0-9_]{8}"
+# The longest output name kgraph writes, in bytes: its temporaries add about
+# 40 bytes to it and must still fit the usual 255-byte limit of file systems.
+MAX_OUTPUT_NAME = 200
 
 
 class WriteError(KgraphError):
@@ -56,12 +60,22 @@ class FolderKind:
 
 
 def check_writable(path: Path, force: bool) -> None:
-    """Refuse to write a file where a folder is, or over a file unless forced."""
+    """Refuse to write a file where a folder is, or over a file unless forced.
+
+    Only a regular file (or a link to one, or a broken link) is ever replaced:
+    never a folder, a device such as /dev/null, a FIFO or a socket."""
+    _check_name(path)
     _check_parent(path)
     if path.is_dir():
         raise UsageError(
             f"'{path}' is a folder, not a file",
             "give a file name inside it; --force replaces files, never folders",
+        )
+    special = _special_kind(path)
+    if special:
+        raise UsageError(
+            f"'{path}' is {special}, not a regular file",
+            "choose a file name; --force replaces only regular files",
         )
     if os.path.lexists(path) and not force:
         raise UsageError(f"'{path}' already exists", "pass --force to overwrite it")
@@ -75,6 +89,7 @@ def check_folder_output(path: Path, force: bool, kind: FolderKind, exists_hint: 
     A missing or empty folder is fine; an existing one needs `force`, and then
     must be a `kind` folder holding only what kgraph writes in one.
     """
+    _check_name(path)
     _check_parent(path)
     protected = _protected(path)
     if protected:
@@ -104,6 +119,45 @@ def check_folder_output(path: Path, force: bool, kind: FolderKind, exists_hint: 
     foreign = [name for name in entries if name not in ours and not _temporary_of(name, ours)]
     if foreign:
         raise UsageError(f"'{path}' holds files kgraph did not write: {listed(foreign)}", keep_hint)
+
+
+def _special_kind(path: Path) -> str:
+    """What `path` is when it exists but is neither a file nor a folder."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return ""  # missing, or a broken link
+    kinds = {
+        stat.S_ISCHR: "a character device",
+        stat.S_ISBLK: "a block device",
+        stat.S_ISFIFO: "a FIFO (named pipe)",
+        stat.S_ISSOCK: "a socket",
+    }
+    return next((what for test, what in kinds.items() if test(mode)), "")
+
+
+def _check_name(path: Path) -> None:
+    """Every part of `path` must fit the file system's name limit, and the
+    output's own name must leave room for its temporaries."""
+    name_max = 255
+    for part in path.parts:
+        if len(os.fsencode(part)) > name_max:
+            raise UsageError(
+                f"a part of '{_shortened(path)}' is {len(os.fsencode(part))} bytes long;"
+                f" file systems allow {name_max}",
+                "choose a shorter path",
+            )
+    if len(os.fsencode(path.name)) > MAX_OUTPUT_NAME:
+        raise UsageError(
+            f"the output name '{_shortened(Path(path.name))}' is {len(os.fsencode(path.name))}"
+            f" bytes long; kgraph writes names of up to {MAX_OUTPUT_NAME} bytes",
+            "choose a shorter file name",
+        )
+
+
+def _shortened(path: Path, keep: int = 60) -> str:
+    text = str(path)
+    return text if len(text) <= keep else f"{text[: keep // 2]}...{text[-keep // 2 :]}"
 
 
 def _check_parent(path: Path) -> None:

@@ -90,6 +90,49 @@ def test_schema_replaces_a_file_only_with_force(tmp_path: Path) -> None:
     no_leftovers(tmp_path)
 
 
+def test_force_never_replaces_a_device_or_a_fifo(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.json"
+    os.mkfifo(fifo)
+    result = invoke(["schema", "-o", fifo, "--force"], exit_code=2)
+    assert "is a FIFO (named pipe), not a regular file" in result.stderr
+    assert "--force replaces only regular files" in result.stderr
+    assert fifo.is_fifo()
+    result = invoke(["schema", "-o", "/dev/null", "--force"], exit_code=2)
+    assert "'/dev/null' is a character device, not a regular file" in result.stderr
+    assert Path("/dev/null").is_char_device()
+
+
+def test_a_link_to_a_file_is_replaced_only_with_force(tmp_path: Path) -> None:
+    (tmp_path / "real.json").write_text("old")
+    (tmp_path / "link.json").symlink_to(tmp_path / "real.json")
+    assert "already exists" in invoke(["schema", "-o", tmp_path / "link.json"], exit_code=2).stderr
+    invoke(["schema", "-o", tmp_path / "link.json", "--force"])
+    assert json.loads((tmp_path / "link.json").read_text())["title"]
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("a" * 300 + ".json", "is 305 bytes long; file systems allow 255"),
+        ("a" * 210 + ".json", "is 215 bytes long; kgraph writes names of up to 200 bytes"),
+        ("b" * 300 + "/s.json", "is 300 bytes long; file systems allow 255"),
+    ],
+    ids=["over-the-file-system-limit", "no-room-for-temporaries", "a-folder-name"],
+)
+def test_an_output_name_too_long_is_a_usage_error(tmp_path: Path, name: str, message: str) -> None:
+    result = invoke(["schema", "-o", tmp_path / name], exit_code=2)
+    assert message in result.stderr
+    assert "choose a shorter" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_longest_output_name_is_written(tmp_path: Path) -> None:
+    out = tmp_path / ("a" * 195 + ".json")
+    invoke(["schema", "-o", out])
+    assert json.loads(out.read_text())["title"]
+    no_leftovers(tmp_path)
+
+
 # -- train --out -----------------------------------------------------------------
 
 
