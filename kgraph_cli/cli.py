@@ -37,11 +37,12 @@ from kgraph_cli.options import (
     SpecFile,
     TargetArgument,
 )
-from kgraph_cli.session import escape, session
+from kgraph_cli.session import CommandGroup, escape, session
 from kgraph_cli.spec.overrides import OVERRIDE_FILE, override_source
 
 app = typer.Typer(
     name="kgraph",
+    cls=CommandGroup,
     help="Define, validate, train and ship Keras models from YAML specs.",
     no_args_is_help=True,
     add_completion=True,

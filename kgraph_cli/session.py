@@ -11,6 +11,7 @@ does here (the session only quiets its logs before a command loads it), so
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import typer
+from typer.core import TyperGroup
 
 from kgraph_cli.errors import Diagnostic, KgraphError, SpecError
 from kgraph_cli.spec.overrides import OVERRIDE_FILE, override_source
@@ -99,6 +101,45 @@ def session(
         except KeyboardInterrupt:
             current.err.print("[bold red]interrupted[/]")
             raise typer.Exit(130) from None
+
+
+class CommandGroup(TyperGroup):
+    """The `kgraph` group: a usage error (an unknown option, a missing or bad
+    argument) found while parsing a command line that asks for --json is one
+    JSON diagnostic list on stdout, like every other error under --json, and
+    still exit code 2. Without --json it is typer's usual text on stderr."""
+
+    def main(self, args: Any = None, *rest: Any, **options: Any) -> Any:
+        args = list(sys.argv[1:] if args is None else args)
+        self.json_requested = "--json" in args[: args.index("--") if "--" in args else None]
+        return super().main(args, *rest, **options)
+
+    def make_context(self, *args: Any, **options: Any) -> Any:
+        with self._usage_errors():
+            return super().make_context(*args, **options)
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        with self._usage_errors():
+            return super().invoke(ctx)
+
+    @contextmanager
+    def _usage_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except typer.TyperException as exc:
+            if getattr(self, "json_requested", False):
+                # typer shows the error with its own `show()` (and then exits
+                # with its code): this one error shows itself as JSON instead.
+                exc.show = functools.partial(_show_usage_json, exc)  # type: ignore[attr-defined]
+            raise
+
+
+def _show_usage_json(error: typer.TyperException, file: TextIO | None = None) -> None:
+    context = getattr(error, "ctx", None)
+    hint = f"see '{context.command_path} --help'" if context is not None else ""
+    diagnostic = Diagnostic("usage", error.format_message(), hint=hint)
+    sys.stdout.write(json.dumps([diagnostic.to_json()], indent=2) + "\n")
+    sys.stdout.flush()
 
 
 @contextmanager

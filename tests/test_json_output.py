@@ -140,3 +140,29 @@ def test_errors_are_one_json_list_of_diagnostics(
         assert set(diagnostic) == keys
     if code:
         assert diagnostics[0]["code"] == code and diagnostics[0]["severity"] == "error"
+
+
+@pytest.mark.parametrize(
+    ("args", "message", "hint"),
+    [
+        (["validate", "--json"], "Missing argument 'specs'.", "see 'kgraph validate --help'"),
+        (["validate", "--json", "--bogus", "x.yaml"], "No such option: --bogus", "validate"),
+        (["train", "--json", "--epochs", "many", "x.yaml"], "Invalid value for '--epochs'", "tr"),
+        (["--bogus", "--json"], "No such option: --bogus", "see 'kgraph --help'"),
+        (["validate", "--json", "missing.yaml"], "file 'missing.yaml' does not exist", "validate"),
+    ],
+    ids=["missing-argument", "unknown-option", "bad-value", "group-option", "missing-file"],
+)
+def test_usage_errors_are_json_under_json(args: list[str], message: str, hint: str) -> None:
+    """typer's own usage errors, found before a command runs, are JSON too."""
+    result = invoke(args, exit_code=2)
+    (diagnostic,) = one_document(result.stdout)
+    assert diagnostic["code"] == "usage" and diagnostic["severity"] == "error"
+    assert message in diagnostic["message"]
+    assert hint in diagnostic["hint"]
+
+
+def test_usage_errors_without_json_stay_text() -> None:
+    result = invoke(["validate", "--bogus", "--", "--json"], exit_code=2)
+    assert "No such option: --bogus" in result.output
+    assert not result.stdout.lstrip().startswith("[")
