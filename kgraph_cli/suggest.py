@@ -28,8 +28,32 @@ def listed(names: Iterable[str], limit: int = 10) -> str:
 
 def did_you_mean(word: str, candidates: Iterable[str], fallback: str = "") -> str:
     """A hint sentence: 'did you mean X?', or `fallback` when nothing is close."""
-    pool = sorted(set(candidates))
-    match = closest(word, pool)
+    return _hint(word, sorted(set(candidates)), fallback)
+
+
+class Suggester:
+    """did_you_mean for many words against one pool of candidates (every
+    unknown ref of a graph of thousands of nodes): the pool is sorted once,
+    each word's hint is found once, and after the first `limit` distinct
+    words only the fallback is given, so hints cost at most `limit` scans of
+    the pool however many names are wrong."""
+
+    def __init__(self, candidates: Iterable[str], fallback: str = "", limit: int = 25):
+        self.pool = sorted(set(candidates))
+        self.fallback = fallback
+        self.limit = limit
+        self.hints: dict[str, str] = {}
+
+    def __call__(self, word: str) -> str:
+        hint = self.hints.get(word)
+        if hint is None:
+            hint = _hint(word, self.pool, self.fallback, len(self.hints) < self.limit)
+            self.hints[word] = hint
+        return hint
+
+
+def _hint(word: str, pool: list[str], fallback: str, suggest: bool = True) -> str:
+    match = closest(word, pool) if suggest else []
     if match:
         return f"did you mean '{match[0]}'?"
     if fallback:

@@ -302,3 +302,35 @@ def test_export_only_formats_are_refused_by_kind(
     assert f"kgraph save -o model{suffix}" in result.stderr
     assert ".keras" in result.stderr and runtime in result.stderr
     assert "is it a complete" not in result.stderr
+
+
+def test_a_suggester_scans_its_pool_for_a_bounded_number_of_words(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import kgraph_cli.suggest as suggest
+
+    scans: list[str] = []
+    original = suggest.closest
+
+    def counted(word: str, *args: Any, **options: Any) -> list[str]:
+        scans.append(word)
+        return original(word, *args, **options)
+
+    monkeypatch.setattr(suggest, "closest", counted)
+    hint = suggest.Suggester([f"node{i}" for i in range(2000)], "defined names: ...", limit=3)
+    assert hint("nod7") == "did you mean 'node7'?"
+    assert hint("nod7") == "did you mean 'node7'?"
+    assert [hint(w) for w in ("zzz", "qqq", "node77x", "node8x")] == ["defined names: ..."] * 4
+    assert scans == ["nod7", "zzz", "qqq"]
+
+
+def test_thousands_of_unknown_refs_get_short_hints(write_spec: Any) -> None:
+    nodes = "".join(f"  n{i}: {{type: Dense, units: 2, from: gone{i}}}\n" for i in range(2000))
+    spec = write_spec(f"kgraph: 1\ninputs:\n  x: {{shape: [4]}}\nlayers:\n{nodes}outputs: [n0]\n")
+    result = CliRunner().invoke(app, ["validate", "--no-build", "--json", str(spec)])
+    assert result.exit_code == 1
+    diagnostics = json.loads(result.stdout)
+    refs = [d for d in diagnostics if d["code"] == "undefined-ref"]
+    assert len(refs) == 2000
+    assert refs[0]["hint"] == "defined names: x, n0, n1, n2, n3, n4, n5, n6, n7, n8 and 1,991 more"
+    assert max(len(d["hint"]) for d in refs) < 100

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from kgraph_cli.deep import MAX_DEPTH
 from kgraph_cli.errors import Diagnostic, Location, Severity
 from kgraph_cli.spec.model import ModelSpec, NodeKind, NodeSpec, Ref, Spec
-from kgraph_cli.suggest import did_you_mean
+from kgraph_cli.suggest import Suggester, did_you_mean, listed
 
 
 @dataclass
@@ -45,6 +45,7 @@ def check_model_graph(spec: Spec, model: ModelSpec) -> tuple[ModelGraph, list[Di
     problems: list[Diagnostic] = []
     graph = ModelGraph(model)
     names = [*model.inputs, *model.nodes, *model.aliases]
+    suggest_name = Suggester(names, f"defined names: {listed(names) or 'none'}")
 
     def lookup(ref: Ref, path: str) -> Ref | None:
         target = resolve(model, ref)
@@ -70,9 +71,7 @@ def check_model_graph(spec: Spec, model: ModelSpec) -> tuple[ModelGraph, list[Di
                         f"'{ref.node}' is not a {what} of model '{model.name}'",
                         ref.loc,
                         path,
-                        did_you_mean(
-                            ref.node, names, f"defined names: {', '.join(names) or 'none'}"
-                        )
+                        suggest_name(ref.node)
                         if ref.node not in spec.models
                         else f"call it with a node `{{model: {ref.node}, from: ...}}`",
                     )
