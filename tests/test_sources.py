@@ -180,6 +180,24 @@ def test_corrupted_dataset_file(tmp_path):
     assert at(diagnostic) == (2, 12)
 
 
+def test_a_keras_dataset_npz_without_its_arrays(tmp_path):
+    np.savez(tmp_path / "mnist.npz", x_train=np.zeros((2, 28, 28), np.uint8))
+    diagnostic = problem("source:\n  dataset: mnist\n", tmp_path, tmp_path)
+    assert diagnostic.code == "data"
+    assert "mnist.npz lacks the arrays y_train, x_test, y_test" in diagnostic.message
+    assert "replace it with" in diagnostic.hint
+
+
+def test_a_keras_dataset_npz_past_the_data_limit_is_not_read(tmp_path, monkeypatch):
+    monkeypatch.setenv("KGRAPH_MAX_DATA_GB", "0.000001")
+    arrays = {k: np.zeros((20, 28, 28), np.uint8) for k in ("x_train", "x_test")}
+    np.savez(tmp_path / "mnist.npz", **arrays, y_train=np.zeros(20), y_test=np.zeros(20))
+    diagnostic = problem("source:\n  dataset: mnist\n", tmp_path, tmp_path)
+    assert diagnostic.code == "data"
+    assert "more than the data limit of 1,000 bytes" in diagnostic.message
+    assert "KGRAPH_MAX_DATA_GB" in diagnostic.hint
+
+
 def test_truncated_idx_file(tmp_path):
     folder = tmp_path / "mnist"
     folder.mkdir()

@@ -25,6 +25,7 @@ import numpy as np
 
 from kgraph_cli.data.sources.base import (
     FILE_ERRORS,
+    DataFileError,
     RestrictedUnpickler,
     Source,
     SourceData,
@@ -188,7 +189,8 @@ def read_dataset(src: Source) -> SourceData:
     except FILE_ERRORS as exc:
         src.fail(
             f"cannot read {name} from {path}: {error_text(exc)}",
-            f"the file looks corrupted or truncated: replace it with {_DATASET_FILES[name].url}",
+            (exc.hint if isinstance(exc, DataFileError) else "")
+            or f"the file looks corrupted or truncated: replace it with {_DATASET_FILES[name].url}",
             key="dataset",
         )
     if maxlen is not None:
@@ -201,8 +203,8 @@ def read_dataset(src: Source) -> SourceData:
 def _read_digits() -> SourceData:
     """The UCI 8x8 digits shipped inside kgraph (kgraph_cli/datasets/DIGITS_LICENSE.md)."""
     path = Path(__file__).resolve().parents[2] / "datasets" / "digits.npz"
-    with np.load(path) as data:
-        splits = {"train": {"x": data["x"], "y": data["y"]}}
+    data = load_npz(path)
+    splits = {"train": {"x": data["x"], "y": data["y"]}}
     return SourceData(splits, f"digits (UCI 8x8, shipped with kgraph; {counts(splits)})")
 
 
@@ -275,9 +277,18 @@ def _read_idx_folder(folder: Path) -> dict[str, dict[str, np.ndarray]]:
     return splits
 
 
+def _npz_arrays(path: Path, *keys: str) -> dict[str, np.ndarray]:
+    """The arrays `keys` of an npz file, read within the data limit (load_npz)."""
+    arrays = load_npz(path)
+    missing = [key for key in keys if key not in arrays]
+    if missing:
+        raise ValueError(f"{path.name} lacks the arrays {', '.join(missing)}")
+    return arrays
+
+
 def _read_mnist_npz(path: Path) -> dict[str, dict[str, np.ndarray]]:
-    with np.load(path, allow_pickle=False) as f:
-        return {split: {"x": f[f"x_{split}"], "y": f[f"y_{split}"]} for split in ("train", "test")}
+    f = _npz_arrays(path, "x_train", "y_train", "x_test", "y_test")
+    return {split: {"x": f[f"x_{split}"], "y": f[f"y_{split}"]} for split in ("train", "test")}
 
 
 def _cifar_batches(path: Path, names: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -353,9 +364,8 @@ def _shuffled(*arrays: np.ndarray) -> list[np.ndarray]:
 
 
 def _read_boston(path: Path) -> dict[str, dict[str, np.ndarray]]:
-    with np.load(path, allow_pickle=False) as f:
-        x, y = f["x"], f["y"]
-    x, y = _shuffled(x, y)
+    f = _npz_arrays(path, "x", "y")
+    x, y = _shuffled(f["x"], f["y"])
     cut = int(len(x) * (1 - _TEST_SPLIT))
     return {"train": {"x": x[:cut], "y": y[:cut]}, "test": {"x": x[cut:], "y": y[cut:]}}
 
