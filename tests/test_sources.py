@@ -776,6 +776,17 @@ def test_images_problems(tmp_path):
     assert diagnostic.code == "type" and at(diagnostic) == (3, 15)
 
 
+def test_images_past_the_data_limit_are_refused_before_reading(tmp_path):
+    _image(tmp_path / "pics" / "a" / "1.png", (3, 3), (10, 20, 30))
+    diagnostic = problem("source:\n  images: pics\n  image_size: [100000, 100000]\n", tmp_path)
+    assert diagnostic.code == "data" and at(diagnostic) == (2, 11)
+    assert diagnostic.message == (
+        f"{tmp_path / 'pics'} holds 1 image of 100000x100000x3 bytes when read (30.0 GB), "
+        "more than the data limit of 4.0 GB"
+    )
+    assert "KGRAPH_MAX_DATA_GB" in diagnostic.hint
+
+
 # -- tfrecord -------------------------------------------------------------------
 
 

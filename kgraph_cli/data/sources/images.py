@@ -8,7 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
-from kgraph_cli.data.sources.base import Source, SourceData, error_text
+from kgraph_cli.data.sources.base import (
+    DataFileError,
+    Source,
+    SourceData,
+    check_size,
+    error_text,
+)
 from kgraph_cli.spec.train.keys import COLOR_MODES, DEFAULT_IMAGE_SIZE
 from kgraph_cli.suggest import listed
 
@@ -45,6 +51,14 @@ def read_images(src: Source) -> SourceData:
             f"image files end with {', '.join(IMAGE_SUFFIXES)}",
             key="images",
         )
+    try:
+        check_size(
+            len(files) * height * width * channels,
+            f"{len(files):,} image{'s' * (len(files) != 1)} of {height}x{width}x{channels}"
+            " bytes when read",
+        )
+    except DataFileError as exc:
+        src.fail(f"{root} {exc}", exc.hint, key="images")
     from PIL import Image, UnidentifiedImageError
 
     x = np.empty((len(files), height, width, channels), dtype=np.uint8)
