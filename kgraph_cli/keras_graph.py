@@ -3,7 +3,8 @@
 Keras 3 has no public API for walking a functional model's graph: a tensor's
 producer (`KerasTensor._keras_history`), a layer's calls
 (`Operation._inbound_nodes`), a model's nodes by depth, a Sequential's inner
-functional graph, and the `keras.src` modules behind `keras.*`. Everything
+functional graph, and the `keras.src` modules behind `keras.*`, and where fit() starts when a
+callback resumes it (`Model._initial_epoch`). Everything
 kgraph needs of them is a function here, so that a Keras upgrade that moves
 them is mended in one file; tests/test_architecture.py keeps every other
 module off `keras.src` and these attributes.
@@ -237,3 +238,10 @@ def application_layer_classes() -> dict[str, type]:
             if isinstance(obj, type) and obj.__module__ == module.__name__:
                 found[f"{module.__name__}.{name}"] = obj
     return found
+
+
+def start_fit_at_epoch(model: Any, epoch: int) -> None:
+    """Make the running fit() continue at `epoch` (0-based), as Keras's own
+    BackupAndRestore does from on_train_begin: fit() reads this attribute
+    after the callbacks' on_train_begin."""
+    model._initial_epoch = epoch

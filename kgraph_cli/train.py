@@ -16,7 +16,7 @@ from kgraph_cli.errors import KgraphError, SpecError, UsageError, short_message
 from kgraph_cli.export import save_model
 from kgraph_cli.fileio import check_folder_output, run_folder
 from kgraph_cli.finetune import unfreeze, with_learning_rate
-from kgraph_cli.keras_graph import producer_names
+from kgraph_cli.keras_graph import producer_names, start_fit_at_epoch
 from kgraph_cli.reporting import TrainingReporter, keras_callback
 from kgraph_cli.rundir import (
     BACKUP_DIR,
@@ -473,8 +473,7 @@ def _backup_callback(run: RunDirectory) -> Any:
                     f"cannot resume from '{weights}': {short_message(exc)}",
                     "the backup does not fit this model; start the run again with --force",
                 ) from exc
-            # As BackupAndRestore does: fit() starts at the epoch a callback sets here.
-            model._initial_epoch = epoch
+            start_fit_at_epoch(model, epoch)
 
         def on_epoch_end(self, epoch, logs=None):
             run.write_backup(epoch + 1, lambda path: self.model.save_weights(path))

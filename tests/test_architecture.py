@@ -38,6 +38,7 @@ KERAS_PRIVATE = {
     "_nodes_by_depth",
     "_functional",
     "_operations",
+    "_initial_epoch",
 }
 # The modules that read them: the graph adapter, the legacy .h5 loader, and the
 # redirection of keras.applications' downloads (keras.src.utils.file_utils).
