@@ -39,6 +39,7 @@ _RANDOM = "[a-z0-9_]{8}"
 # The longest output name kgraph writes, in bytes: its temporaries add about
 # 40 bytes to it and must still fit the usual 255-byte limit of file systems.
 MAX_OUTPUT_NAME = 200
+_NAME_MAX = 255  # bytes in one name: ext4, XFS, btrfs, APFS, NTFS (in UTF-16 units)
 
 
 class WriteError(KgraphError):
@@ -139,17 +140,18 @@ def _special_kind(path: Path) -> str:
 def _check_name(path: Path) -> None:
     """Every part of `path` must fit the file system's name limit, and the
     output's own name must leave room for its temporaries."""
-    name_max = 255
     for part in path.parts:
-        if len(os.fsencode(part)) > name_max:
+        size = len(os.fsencode(part))
+        if size > _NAME_MAX:
             raise UsageError(
-                f"a part of '{_shortened(path)}' is {len(os.fsencode(part))} bytes long;"
-                f" file systems allow {name_max}",
+                f"a part of '{_shortened(path)}' is {size} bytes long;"
+                f" file systems allow {_NAME_MAX}",
                 "choose a shorter path",
             )
-    if len(os.fsencode(path.name)) > MAX_OUTPUT_NAME:
+    size = len(os.fsencode(path.name))
+    if size > MAX_OUTPUT_NAME:
         raise UsageError(
-            f"the output name '{_shortened(Path(path.name))}' is {len(os.fsencode(path.name))}"
+            f"the output name '{_shortened(Path(path.name))}' is {size}"
             f" bytes long; kgraph writes names of up to {MAX_OUTPUT_NAME} bytes",
             "choose a shorter file name",
         )

@@ -50,8 +50,7 @@ class Session:
 
     def print_json(self, data: Any) -> None:
         """The command's one JSON document, on the real stdout."""
-        self.json_stream.write(json.dumps(data, indent=2, default=str) + "\n")
-        self.json_stream.flush()
+        write_json(self.json_stream, data)
 
     def report(self, diagnostics: list[Diagnostic]) -> None:
         """Diagnostics to stderr (people) or as a JSON list on stdout (scripts)."""
@@ -109,6 +108,8 @@ class CommandGroup(TyperGroup):
     JSON diagnostic list on stdout, like every other error under --json, and
     still exit code 2. Without --json it is typer's usual text on stderr."""
 
+    json_requested = False  # set from the command line by main()
+
     def main(self, args: Any = None, *rest: Any, **options: Any) -> Any:
         args = list(sys.argv[1:] if args is None else args)
         self.json_requested = "--json" in args[: args.index("--") if "--" in args else None]
@@ -127,7 +128,7 @@ class CommandGroup(TyperGroup):
         try:
             yield
         except typer.TyperException as exc:
-            if getattr(self, "json_requested", False):
+            if self.json_requested:
                 # typer shows the error with its own `show()` (and then exits
                 # with its code): this one error shows itself as JSON instead.
                 exc.show = functools.partial(_show_usage_json, exc)  # type: ignore[attr-defined]
@@ -137,9 +138,13 @@ class CommandGroup(TyperGroup):
 def _show_usage_json(error: typer.TyperException, file: TextIO | None = None) -> None:
     context = getattr(error, "ctx", None)
     hint = f"see '{context.command_path} --help'" if context is not None else ""
-    diagnostic = Diagnostic("usage", error.format_message(), hint=hint)
-    sys.stdout.write(json.dumps([diagnostic.to_json()], indent=2) + "\n")
-    sys.stdout.flush()
+    write_json(sys.stdout, [Diagnostic("usage", error.format_message(), hint=hint).to_json()])
+
+
+def write_json(stream: TextIO, data: Any) -> None:
+    """One JSON document on `stream`, as every --json output is written."""
+    stream.write(json.dumps(data, indent=2, default=str) + "\n")
+    stream.flush()
 
 
 @contextmanager
