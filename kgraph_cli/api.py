@@ -146,15 +146,18 @@ def train(
     overrides: Names = (),
     plugins: Names = (),
     reporter: TrainingReporter | None = None,
+    strategy: str | None = None,
+    precision: str | None = None,
 ) -> TrainResult:
     """Train a spec's model, or continue training a saved model (a run directory
     or .keras file, with its optimizer state, on the data its spec names), and
-    write the run directory. `epochs` and `batch_size` override the spec's
-    `train.fit` (and are recorded in the run's spec.yaml)."""
+    write the run directory. `epochs`, `batch_size` and `precision` override the
+    spec's `train:` (and are recorded in the run's spec.yaml); `strategy`
+    replaces `train.distribute.strategy` for this run."""
     from kgraph_cli.train import TrainOptions, train_model
 
     target = Path(target)
-    overrides = [*overrides, *fit_overrides(epochs, batch_size)]
+    overrides = [*overrides, *train_overrides(epochs, batch_size, precision)]
     start = None
     data = Path(data_dir) if data_dir is not None else None
     if target.suffix in SPEC_SUFFIXES and target.is_file():
@@ -170,14 +173,17 @@ def train(
             )
         valid, name, start = loaded.valid, loaded.valid.spec.default, loaded.model
         data = data or loaded.data_dir
-    options = TrainOptions(Path(out) if out is not None else None, resume, force, data)
+    options = TrainOptions(Path(out) if out is not None else None, resume, force, data, strategy)
     return train_model(valid, name, options, reporter or PlainReporter(), start)
 
 
-def fit_overrides(epochs: int | None, batch_size: int | None) -> list[str]:
-    """`epochs`/`batch_size` as the --set overrides of train.fit they are."""
-    values = (("epochs", epochs), ("batch_size", batch_size))
-    return [f"train.fit.{key}={value}" for key, value in values if value is not None]
+def train_overrides(
+    epochs: int | None, batch_size: int | None, precision: str | None = None
+) -> list[str]:
+    """`epochs`, `batch_size` and `precision` as the --set overrides of `train:`
+    they are."""
+    values = (("fit.epochs", epochs), ("fit.batch_size", batch_size), ("precision", precision))
+    return [f"train.{key}={value}" for key, value in values if value is not None]
 
 
 def evaluate(

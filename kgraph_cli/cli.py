@@ -32,9 +32,11 @@ from kgraph_cli.options import (
     JsonOption,
     ModelOption,
     PluginOption,
+    PrecisionOption,
     QuietOption,
     SetOption,
     SpecFile,
+    StrategyOption,
     TargetArgument,
 )
 from kgraph_cli.session import CommandGroup, escape, session
@@ -175,6 +177,8 @@ def train(
         int | None, typer.Option("--batch-size", min=1, help="Override train.fit.batch_size.")
     ] = None,
     data_dir: DataDirOption = None,
+    strategy: StrategyOption = None,
+    precision: PrecisionOption = None,
     overrides: SetOption = None,
     plugins: PluginOption = None,
     json_output: JsonOption = False,
@@ -190,13 +194,13 @@ def train(
     with session(json_output, debug, overrides) as current:
         from kgraph_cli import api
         from kgraph_cli.progress import EpochReporter
-        from kgraph_cli.train import TrainingInterrupted
+        from kgraph_cli.train import PeerLost, TrainingInterrupted
 
         # People get progress on stdout; with --json, stdout is for the result.
         reporter = EpochReporter(current.err if json_output else current.out, quiet)
         # The flags are overrides, so the run's spec.yaml records them.
         current.sources.extra[OVERRIDE_FILE] = override_source(
-            [*(overrides or []), *api.fit_overrides(epochs, batch_size)]
+            [*(overrides or []), *api.train_overrides(epochs, batch_size, precision)]
         )
         try:
             result = api.train(
@@ -211,10 +215,20 @@ def train(
                 overrides or [],
                 plugins or [],
                 reporter,
+                strategy,
+                precision,
             )
+        except PeerLost:
+            raise  # the same command, on every worker, resumes it
         except TrainingInterrupted as exc:
             typed = [str(spec), *(["--model", model] if model else [])]
-            for flag, value in (("--epochs", epochs), ("--batch-size", batch_size)):
+            flags = (
+                ("--epochs", epochs),
+                ("--batch-size", batch_size),
+                ("--strategy", strategy),
+                ("--precision", precision),
+            )
+            for flag, value in flags:
                 typed += [flag, str(value)] if value is not None else []
             typed += [f"--set={item}" for item in overrides or []]
             typed += [f"--plugin={item}" for item in plugins or []]

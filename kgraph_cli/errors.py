@@ -97,6 +97,8 @@ class Code(StrEnum):
     WRITE = "write"
     TRAINING = "training"
     INTERRUPTED = "interrupted"
+    PEER_LOST = "peer-lost"  # a multi-worker run lost a worker (exit 75)
+    DISTRIBUTE = "distribute"  # a strategy this machine or TF_CONFIG cannot provide
 
 
 @dataclass(frozen=True, order=True)

@@ -9,9 +9,11 @@ typer, so `kgraph --help` stays instant.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
+
+from kgraph_cli.spec.train.keys import PRECISIONS, STRATEGIES
 
 SpecFile = Annotated[
     Path,
@@ -75,6 +77,26 @@ DataDirOption = Annotated[
         envvar="KGRAPH_DATA_DIR",
         show_default=False,
         help="Where to look for dataset files before downloading (mnist.npz...).",
+    ),
+]
+# Literal types: typer lists and checks the choices.
+StrategyName = Literal[tuple(STRATEGIES)]  # type: ignore[valid-type]
+PrecisionName = Literal[tuple(PRECISIONS)]  # type: ignore[valid-type]
+StrategyOption = Annotated[
+    StrategyName | None,
+    typer.Option(
+        "--strategy",
+        show_default=False,
+        help="The tf.distribute strategy (default: the spec's train.distribute); "
+        "multi_worker reads the cluster from TF_CONFIG.",
+    ),
+]
+PrecisionOption = Annotated[
+    PrecisionName | None,
+    typer.Option(
+        "--precision",
+        show_default=False,
+        help="Override train.precision: the model's dtype policy (its outputs stay float32).",
     ),
 ]
 BatchOption = Annotated[int | None, typer.Option("--batch-size", min=1, help="Batch size.")]

@@ -7,11 +7,14 @@ by rundir.RunDirectory.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kgraph_cli.distribute import Runtime
 from kgraph_cli.errors import KgraphError, SpecError, UsageError, short_message
 from kgraph_cli.export import save_model
 from kgraph_cli.fileio import check_folder_output, run_folder
@@ -50,6 +53,22 @@ class TrainingInterrupted(KgraphError):
         self.run_dir = run_dir
 
 
+class PeerLost(TrainingInterrupted):
+    """A multi-worker run lost a peer (it crashed, was killed or preempted): this
+    worker stops too, keeping the run, which every worker restarted with the
+    same command resumes. Exit code 75 (EX_TEMPFAIL): worth retrying."""
+
+    exit_code = 75
+    code = "peer-lost"
+
+    def __init__(self, message: str, run_dir: Path):
+        super().__init__(message, run_dir)
+        self.hint = (
+            "restart every worker with the same command (Kubernetes and the training "
+            "operators do): the run resumes from its last completed epoch"
+        )
+
+
 class TrainingError(KgraphError):
     """Keras or TensorFlow refused to train (after kgraph's own checks passed)."""
 
@@ -62,12 +81,28 @@ def _is_tensorflow_error(exc: Exception) -> bool:
     return isinstance(exc, tf.errors.OpError)
 
 
+def _has_gpu() -> bool:
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def _is_peer_loss(exc: Exception) -> bool:
+    """What a collective step raises when another worker is gone."""
+    import tensorflow as tf
+
+    errors = tf.errors
+    lost = (errors.UnavailableError, errors.AbortedError, errors.DeadlineExceededError)
+    return isinstance(exc, lost)
+
+
 @dataclass
 class TrainOptions:
     out: Path | None = None
     resume: bool = False
     force: bool = False
     data_dir: Path | None = None
+    strategy: str | None = None  # --strategy: replaces train.distribute's
 
 
 @dataclass
@@ -201,14 +236,19 @@ def make_callbacks(train: TrainSpec, run_dir: Path) -> list[Any]:
     return callbacks
 
 
-def plan_run_dir(options: TrainOptions, model_name: str, spec_text: str) -> Path:
+def plan_run_dir(
+    options: TrainOptions, model_name: str, spec_text: str, check: bool = True
+) -> Path:
     """The run directory to write (checked, nothing written yet): a new one, the
-    interrupted run that --resume continues, or one --force may replace."""
+    interrupted run that --resume continues, or one --force may replace.
+    `check` False: a multi-worker run's other workers, which write nothing there."""
     if options.out is None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         run_dir = Path("runs") / f"{model_name}-{stamp}"
     else:
         run_dir = options.out
+    if not check:
+        return run_dir
     if options.resume:
         if not (run_dir / BACKUP_DIR).is_dir():
             raise UsageError(
@@ -273,24 +313,81 @@ def train_model(
     train = checked_train(valid.spec, model_name)
     if train.data is None:  # say so before TensorFlow builds anything
         raise SpecError([missing_data(train, valid.spec.file)])
-    seed_everything(train.fit.seed)
-    if start is None:
-        model = ModelBuilder(valid, pretrained=True, data_dir=options.data_dir).build(model_name)
-    else:
-        model = start
-    spec_dir = Path(valid.spec.file).parent
-    data = prepare_data(
-        train, ModelIO.of(model, train), spec_dir, options.data_dir, valid.spec.file
-    )
-    if start is None:  # a trained model has adapted already
-        adapt_layers(model, valid.spec.models[model_name], data.train.inputs, reporter)
+    distribute = train.distribute
+    if options.strategy is not None:
+        distribute = replace(distribute, strategy=options.strategy)
+    runtime = Runtime.plan(distribute)
     spec_text = resolved_spec_text(valid.spec)
-    run_dir = plan_run_dir(options, model_name, spec_text)
-    run = _Run(valid, model_name, train, model, data, spec_text, options, reporter, run_dir)
-    if options.resume:
-        return run.fit(run_dir, fresh_compile=start is None)
-    with run_folder(run_dir, keep_on=(TrainingInterrupted,)) as work:
-        return run.fit(work, fresh_compile=start is None)
+    if runtime.task is not None:
+        options, train = _multi_worker_options(options, train, model_name, reporter)
+    # Only the chief checks (and later writes) the run directory.
+    run_dir = plan_run_dir(options, model_name, spec_text, check=runtime.is_chief)
+    if start is not None and runtime.distributed:
+        raise UsageError(
+            f"a saved model cannot continue training under the {runtime.name} strategy: its "
+            "variables were made outside the strategy",
+            "train the spec with the strategy (an interrupted run continues with --resume)",
+        )
+    runtime.start()
+    if runtime.distributed:
+        reporter.note(runtime.describe())
+    if train.precision == "mixed_float16" and not _has_gpu():
+        reporter.note(
+            "warning: mixed_float16 is slower than float32 on a CPU (it pays off on GPUs "
+            "with tensor cores); mixed_bfloat16 suits recent CPUs"
+        )
+    seed_everything(train.fit.seed)
+    with runtime.scope():  # the model, its optimizer and its metrics
+        if start is None:
+            model = ModelBuilder(valid, pretrained=True, data_dir=options.data_dir).build(
+                model_name
+            )
+        else:
+            model = start
+        spec_dir = Path(valid.spec.file).parent
+        data = prepare_data(
+            train, ModelIO.of(model, train), spec_dir, options.data_dir, valid.spec.file
+        )
+        if start is None:  # a trained model has adapted already
+            adapt_layers(model, valid.spec.models[model_name], data.train.inputs, reporter)
+        run = _Run(
+            valid, model_name, train, model, data, spec_text, options, reporter, run_dir, runtime
+        )
+        if not runtime.is_chief:  # the chief writes the run; a worker's copy is thrown away
+            reporter.note(
+                f"the chief writes the run directory {run_dir}; this worker's files go to a "
+                "temporary folder, removed at the end"
+            )
+            work = Path(tempfile.mkdtemp(prefix=f"kgraph-worker-{runtime.task.index}-"))
+            try:
+                return run.fit(work, fresh_compile=start is None)
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+        if options.resume:
+            return run.fit(run_dir, fresh_compile=start is None)
+        with run_folder(run_dir, keep_on=(TrainingInterrupted,)) as work:
+            return run.fit(work, fresh_compile=start is None)
+
+
+def _multi_worker_options(
+    options: TrainOptions, train: TrainSpec, model_name: str, reporter: TrainingReporter
+) -> tuple[TrainOptions, TrainSpec]:
+    """A multi-worker run names its run directory, which every worker restarted
+    with the same command resumes (like keras.callbacks.BackupAndRestore), and
+    shuffles alike on every worker (a seed)."""
+    if options.out is None:
+        raise UsageError(
+            "a multi_worker run needs --out",
+            "every worker names the same run directory, so that a restarted worker (the "
+            f"same command) finds the run to resume, e.g. --out runs/{model_name}",
+        )
+    if (options.out / BACKUP_DIR).is_dir() and not options.resume:
+        reporter.note(f"resuming the interrupted run in {options.out}")
+        options = replace(options, resume=True, force=False)
+    if train.fit.seed is None:
+        reporter.note("fit.seed 0: the workers of a multi_worker run shuffle alike")
+        train = replace(train, fit=replace(train.fit, seed=0))
+    return options, train
 
 
 @dataclass
@@ -306,6 +403,7 @@ class _Run:
     options: TrainOptions
     reporter: TrainingReporter
     run_dir: Path  # where the run ends up (`work` until it is swapped in)
+    runtime: Runtime
 
     def fit(self, work: Path, fresh_compile: bool) -> TrainResult:
         from kgraph_cli.data.pipeline import make_dataset
@@ -317,15 +415,21 @@ class _Run:
         )
         fit = train.fit
         steps = -(-len(data.train) // fit.batch_size)
+        steps_per_execution = self._steps_per_execution(steps)
         if fresh_compile or not getattr(model, "compiled", False):
-            steps_per_execution = fit.steps_per_execution or default_steps_per_execution(steps)
             compile_model(model, train, steps_per_execution)
         cache = train.data.cache if train.data else True
-        train_ds = make_dataset(data.train, fit.batch_size, fit.shuffle, fit.seed, cache)
+        shard = self.runtime.shard
+        train_ds = shard(make_dataset(data.train, fit.batch_size, fit.shuffle, fit.seed, cache))
         val_ds = (
-            make_dataset(data.validation, fit.batch_size, False, None) if data.validation else None
+            shard(make_dataset(data.validation, fit.batch_size, False, None))
+            if data.validation
+            else None
         )
         run = RunDirectory(work)
+        # What a resumed run continues from: its own folder, or on the other
+        # workers of a multi-worker run the chief's (a shared filesystem).
+        written = RunDirectory(self.run_dir) if self.options.resume else run
         run.begin()
         run.write_spec(self.spec_text)
         run.write_info(
@@ -337,7 +441,7 @@ class _Run:
                 data.classes,
             )
         )
-        recorder = _HistoryRecorder(run, resume=self.options.resume)
+        recorder = _HistoryRecorder(run, written.recorded_history())
         fine_tune = train.fine_tune
         epochs = fit.epochs + (fine_tune.epochs if fine_tune else 0)
         callbacks = [
@@ -347,7 +451,7 @@ class _Run:
             recorder.callback(),
             # Kept between the phases (it records the epoch count): run.finish()
             # removes it once the run is complete.
-            _backup_callback(run),
+            _backup_callback(run, written),
             keras_callback(reporter, epochs, steps),
         ]
         started = time.perf_counter()
@@ -357,12 +461,7 @@ class _Run:
                 f"fine-tuning: {unfreeze(model, fine_tune)}; learning rate "
                 f"{fine_tune.learning_rate:g}, epochs {fit.epochs + 1} to {epochs}"
             )
-            compile_model(
-                model,
-                train,
-                fit.steps_per_execution or default_steps_per_execution(steps),
-                fine_tune.learning_rate,
-            )
+            compile_model(model, train, steps_per_execution, fine_tune.learning_rate)
             self._fit(model, train_ds, val_ds, callbacks, recorder, fit.epochs, epochs)
         seconds = time.perf_counter() - started
         epochs_run = len(recorder.new_epochs)
@@ -372,7 +471,7 @@ class _Run:
         if data.validation is not None:
             metrics["validation"] = _last(recorder.history, validation=True)
         if data.test is not None:
-            test_ds = make_dataset(data.test, fit.batch_size, False, None)
+            test_ds = shard(make_dataset(data.test, fit.batch_size, False, None))
             metrics["test"] = _named(model.evaluate(test_ds, verbose=0, return_dict=True))
         save_model(model, run.model_file, "keras", self.spec_text, force=True)
         run.write_metrics(metrics)
@@ -389,6 +488,20 @@ class _Run:
             data.description,
             RunDirectory(self.run_dir).files(),
         )
+
+    def _steps_per_execution(self, steps: int) -> int:
+        """The spec's, or automatic; 1 under a tf.distribute strategy, where
+        Keras 3.15 cannot run several steps per call (its multi-step function
+        fails to trace with distributed iterators)."""
+        asked = self.train.fit.steps_per_execution
+        if not self.runtime.distributed:
+            return asked or default_steps_per_execution(steps)
+        if asked and asked > 1:
+            self.reporter.note(
+                f"steps_per_execution {asked} ignored: the {self.runtime.name} strategy runs "
+                "one step per call"
+            )
+        return 1
 
     def _fit(
         self,
@@ -430,6 +543,13 @@ class _Run:
             ) from exc
         except Exception as exc:
             reporter.train_end()
+            if self.runtime.task is not None and _is_peer_loss(exc):
+                raise PeerLost(
+                    f"{self.runtime.task.describe()}: a peer stopped; "
+                    f"{len(recorder.history.get('loss', []))} epoch(s) completed and kept in "
+                    f"{self.run_dir}",
+                    self.run_dir,
+                ) from None
             if debug_enabled() or not _is_tensorflow_error(exc):
                 raise
             raise TrainingError(
@@ -450,16 +570,17 @@ def _named(results: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in results.items()}
 
 
-def _backup_callback(run: RunDirectory) -> Any:
+def _backup_callback(run: RunDirectory, written: RunDirectory) -> Any:
     """What --resume continues from: keras.callbacks.BackupAndRestore's
     restore and epoch count, with the backup written by
     RunDirectory.write_backup, so that a process killed at any instant (even
-    while the weights are written) leaves a whole backup to resume from."""
+    while the weights are written) leaves a whole backup to resume from.
+    Restored from `written`, the run's own folder or the chief's."""
     keras = import_keras()
 
     class _Backup(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
-            state = run.backup_state()
+            state = written.backup_state()
             if state is None:
                 return
             epoch, weights = state
@@ -484,9 +605,10 @@ def _backup_callback(run: RunDirectory) -> Any:
 class _HistoryRecorder:
     """Keeps history.json/csv current after every epoch (and across --resume)."""
 
-    def __init__(self, run: RunDirectory, resume: bool):
+    def __init__(self, run: RunDirectory, history: dict[str, list[float]]):
+        """`history`: what the run recorded before it was resumed."""
         self.run = run
-        self.history: dict[str, list[float]] = run.recorded_history() if resume else {}
+        self.history = history
         self.new_epochs: list[int] = []
 
     def callback(self) -> Any:

@@ -109,6 +109,8 @@ BEYOND_THE_GOLDEN_CORPUS = {
     "write": "a write that fails part-way (test_outputs.py)",
     "training": "Keras refusing to train (test_train.py)",
     "interrupted": "Ctrl-C during training (test_train.py)",
+    "peer-lost": "a multi-worker run that lost a worker (test_distribute.py)",
+    "distribute": "a strategy TF_CONFIG or this machine cannot provide (test_distribute.py)",
 }
 
 

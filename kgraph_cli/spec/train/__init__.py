@@ -35,7 +35,13 @@ from kgraph_cli.spec.train.model import (
     TrainSpec,
     TransformSpec,
 )
-from kgraph_cli.spec.train.parse import checked_train, missing_data, output_names, parse_train
+from kgraph_cli.spec.train.parse import (
+    checked_train,
+    missing_data,
+    output_names,
+    parse_train,
+    spec_precision,
+)
 from kgraph_cli.spec.train.sources import check_source
 
 __all__ = [
@@ -61,4 +67,5 @@ __all__ = [
     "missing_data",
     "output_names",
     "parse_train",
+    "spec_precision",
 ]

@@ -15,6 +15,34 @@ TRAIN_KEYS = {
     "callbacks": "Keras callbacks by name, with their arguments",
     "fine_tune": "a second phase after fit: unfreeze (part of) a frozen node and train on "
     "with a lower learning rate",
+    "distribute": "where training runs: a tf.distribute strategy name (default, mirrored, "
+    "multi_worker, tpu) or {strategy: ..., cpu_devices: ..., timeout: ...}",
+    "precision": "float32 (default), mixed_float16 or mixed_bfloat16: Keras's dtype policy "
+    "for the model's layers (its outputs stay float32)",
+}
+# strategy -> what it runs on (kgraph_cli.distribute makes each one)
+STRATEGIES = {
+    "default": "this process and TensorFlow's default device placement",
+    "mirrored": "synchronous data parallelism over this machine's GPUs (or cpu_devices "
+    "logical CPU devices)",
+    "multi_worker": "synchronous data parallelism across processes and machines "
+    "(MultiWorkerMirroredStrategy; the cluster comes from TF_CONFIG)",
+    "tpu": "a Cloud TPU (TPUStrategy; train.distribute.tpu names it, default: this TPU VM's)",
+}
+DISTRIBUTE_KEYS = {
+    "strategy": "default, mirrored, multi_worker or tpu (default: default)",
+    "cpu_devices": "mirrored: split the CPU into N logical devices and mirror over them "
+    "(for machines without GPUs, and for tests)",
+    "timeout": "multi_worker: seconds to wait for every worker to come up, and for a peer "
+    "in each collective step (default 300)",
+    "tpu": "tpu: the TPU's name or grpc:// address (default: the TPU VM's own)",
+}
+DEFAULT_DISTRIBUTE_TIMEOUT = 300.0
+# precision -> what it means (Keras dtype policy names)
+PRECISIONS = {
+    "float32": "everything in float32 (default)",
+    "mixed_float16": "float16 computations, float32 variables, with loss scaling (GPUs)",
+    "mixed_bfloat16": "bfloat16 computations, float32 variables (TPUs, recent CPUs and GPUs)",
 }
 FINE_TUNE_KEYS = {
     "unfreeze": "the node to unfreeze (an application or model node, or a layer)",

@@ -9,6 +9,7 @@ from typing import Any
 
 from kgraph_cli.errors import Location
 from kgraph_cli.spec.loader import YamlMap
+from kgraph_cli.spec.train.keys import DEFAULT_DISTRIBUTE_TIMEOUT
 from kgraph_cli.spec.values import keras_config
 
 
@@ -127,6 +128,17 @@ class FineTuneSpec:
 
 
 @dataclass
+class DistributeSpec:
+    """`train.distribute`: the tf.distribute strategy a run uses, and its settings."""
+
+    strategy: str = "default"
+    cpu_devices: int | None = None
+    timeout: float = DEFAULT_DISTRIBUTE_TIMEOUT
+    tpu: str | None = None
+    loc: Location | None = None
+
+
+@dataclass
 class TrainSpec:
     """A whole `train:` section (Keras's defaults where it says nothing)."""
 
@@ -135,6 +147,8 @@ class TrainSpec:
     callbacks: list[ObjectSpec] = field(default_factory=list)
     data: DataSpec | None = None
     fine_tune: FineTuneSpec | None = None
+    distribute: DistributeSpec = field(default_factory=DistributeSpec)
+    precision: str = "float32"
     loc: Location | None = None
     # Whether the spec file has a `train:` section (not only one that --set,
     # --epochs or --batch-size made up).

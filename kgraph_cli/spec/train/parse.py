@@ -17,12 +17,16 @@ from kgraph_cli.spec.train.data import DataParser
 from kgraph_cli.spec.train.keys import (
     COMPILE_KEYS,
     DATA_KEYS,
+    DISTRIBUTE_KEYS,
     FINE_TUNE_KEYS,
     FIT_KEYS,
+    PRECISIONS,
+    STRATEGIES,
     TRAIN_KEYS,
 )
 from kgraph_cli.spec.train.model import (
     CompileSpec,
+    DistributeSpec,
     FineTuneSpec,
     FitSpec,
     ObjectSpec,
@@ -73,6 +77,12 @@ def checked_train(spec: Any, model_name: str) -> TrainSpec:
     return train
 
 
+def spec_precision(section: Any) -> str:
+    """The precision a validated spec's `train:` section names (default float32)."""
+    value = section.get("precision") if isinstance(section, YamlMap) else None
+    return value if isinstance(value, str) and value in PRECISIONS else "float32"
+
+
 def output_names(model: ModelSpec) -> list[str]:
     return [o.name for o in model.outputs]
 
@@ -120,6 +130,55 @@ class _TrainParser(FieldChecker):
             body := self.mapping(section, "data", "train.data", "train.data", DATA_KEYS)
         ):
             spec.data = self.data.parse(body)
+        if "distribute" in section:
+            spec.distribute = self.parse_distribute(section)
+        if "precision" in section and (
+            precision := self.choice(
+                section,
+                "precision",
+                "train.precision",
+                list(PRECISIONS),
+                "mixed_float16 speeds up GPUs, mixed_bfloat16 TPUs and recent CPUs",
+            )
+        ):
+            spec.precision = precision
+        return spec
+
+    def parse_distribute(self, section: YamlMap) -> DistributeSpec:
+        """`distribute: mirrored`, or `distribute: {strategy: mirrored, cpu_devices: 2}`."""
+        path = "train.distribute"
+        hint = "e.g. `distribute: mirrored` or `distribute: {strategy: multi_worker, timeout: 60}`"
+        spec = DistributeSpec(loc=self.where(section, "distribute"))
+        if isinstance(section["distribute"], str):
+            spec.strategy = (
+                self.choice(section, "distribute", path, list(STRATEGIES), hint) or spec.strategy
+            )
+            return spec
+        body = section["distribute"]
+        if not isinstance(body, YamlMap):
+            self.type_error(
+                section,
+                "distribute",
+                path,
+                "distribute must be a strategy name or a mapping",
+                body,
+                hint,
+            )
+            return spec
+        self.check_keys(body, DISTRIBUTE_KEYS, path, path)
+        if "strategy" in body:
+            spec.strategy = (
+                self.choice(body, "strategy", f"{path}.strategy", list(STRATEGIES), hint)
+                or spec.strategy
+            )
+        if "cpu_devices" in body:
+            spec.cpu_devices = self.number(body, "cpu_devices", f"{path}.cpu_devices", int, 1)
+        if "timeout" in body and (
+            timeout := self.number(body, "timeout", f"{path}.timeout", float, 0.0, exclusive=True)
+        ):
+            spec.timeout = float(timeout)
+        if "tpu" in body:
+            spec.tpu = self.string(body, "tpu", path, "") or None
         return spec
 
     def parse_compile(self, body: YamlMap) -> CompileSpec:

@@ -16,11 +16,14 @@ from kgraph_cli.spec.train.keys import (
     COMPILE_KEYS,
     DATA_KEYS,
     DATASETS,
+    DISTRIBUTE_KEYS,
     FEED_KEYS,
     FINE_TUNE_KEYS,
     FIT_KEYS,
     LABEL_MODES,
+    PRECISIONS,
     SOURCE_KINDS,
+    STRATEGIES,
     TRAIN_KEYS,
     TRANSFORMS,
 )
@@ -190,6 +193,21 @@ def train_json_schema() -> tuple[dict[str, Any], dict[str, Any]]:
                     "epochs": _POSITIVE,
                 },
             ),
+            "distribute": {
+                "anyOf": [
+                    {"enum": list(STRATEGIES)},
+                    _object(
+                        DISTRIBUTE_KEYS,
+                        {
+                            "strategy": {"enum": list(STRATEGIES)},
+                            "cpu_devices": _POSITIVE,
+                            "timeout": {"type": "number", "exclusiveMinimum": 0},
+                            "tpu": {"type": "string"},
+                        },
+                    ),
+                ]
+            },
+            "precision": {"enum": list(PRECISIONS)},
         },
     )
     return train, {"train_source": _source()}
