@@ -3,8 +3,10 @@ at the node's own location, with the shapes involved."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ from kgraph_cli.spec.model import (
     OutputSpec,
     Ref,
 )
+from kgraph_cli.spec.train import spec_precision
 from kgraph_cli.spec.validate import ValidSpec
 from kgraph_cli.spec.values import keras_config
 from kgraph_cli.suggest import did_you_mean
@@ -47,6 +50,7 @@ class ModelBuilder(Reporter):
         self.pretrained = pretrained
         self.data_dir = data_dir
         self.spec = valid.spec
+        self.precision = spec_precision(valid.spec.train)
         self.keras = import_keras()
         super().__init__()
         # Graphs built for top-level models, so that views over a graph share
@@ -57,17 +61,38 @@ class ModelBuilder(Reporter):
 
     def build(self, name: str | None = None) -> Any:
         """A new keras.Model for the named (or default) model; SpecError on failure."""
-        model = self._build_model(name or self.spec.default)
+        with self._precision():
+            model = self._build_model(name or self.spec.default)
         if self.diagnostics or model is None:
             raise SpecError(self.diagnostics + self.valid.warnings)
         return model
 
     def build_all(self) -> dict[str, Any]:
         """Every model of the spec, reporting the problems of all of them at once."""
-        models = {name: self._build_model(name) for name in self.valid.model_order}
+        with self._precision():
+            models = {name: self._build_model(name) for name in self.valid.model_order}
         if self.diagnostics:
             raise SpecError(self.diagnostics + self.valid.warnings)
         return models
+
+    @contextlib.contextmanager
+    def _precision(self) -> Iterator[None]:
+        """Layers made meanwhile compute in the spec's train.precision (Keras's
+        global dtype policy, restored after)."""
+        keras = self.keras
+        before = keras.config.dtype_policy()
+        keras.config.set_dtype_policy(self.precision)
+        try:
+            yield
+        finally:
+            keras.config.set_dtype_policy(before)
+
+    def _float32_outputs(self, model: ModelSpec) -> set[str]:
+        """Under mixed precision, the layer nodes that a model outputs stay
+        float32 (Keras's guidance: the final softmax or linear layer)."""
+        if self.precision == "float32":
+            return set()
+        return {(resolve(model, o.ref) or o.ref).node for o in model.outputs}
 
     # -- models ---------------------------------------------------------
     def _build_model(self, name: str, instance_name: str | None = None) -> Any:
@@ -396,6 +421,8 @@ class ModelBuilder(Reporter):
 
     def _construct(self, spec: LayerSpec, name: str, model: ModelSpec, node: NodeSpec) -> Any:
         kwargs = {key: keras_config(value) for key, value in spec.args.items()}
+        if name in self._float32_outputs(model) and "dtype" not in kwargs:
+            kwargs["dtype"] = "float32"
         for arg, sub in spec.sublayers.items():
             if isinstance(sub, ModelCall):
                 kwargs[arg] = self._instantiate(sub, f"{name}_{arg}", model, node)

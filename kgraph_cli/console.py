@@ -144,6 +144,11 @@ def render_summary(console: Console, summary: ModelSummary) -> None:
         ("Non-trainable params", summary.non_trainable_params, summary.non_trainable_bytes),
     ):
         console.print(Text.assemble((f"{label}: ", "bold"), f"{count:,} ({human_bytes(size)})"))
+    if summary.precision != "float32":
+        outputs = ", ".join(f"{o.name} {o.dtype}" for o in summary.outputs)
+        console.print(
+            Text.assemble(("Precision: ", "bold"), f"{summary.precision} (outputs: {outputs})")
+        )
 
 
 def _add_rows(table: Table, row: LayerRow, depth: int) -> None:

@@ -49,6 +49,8 @@ class ModelSummary:
     total_bytes: int
     trainable_bytes: int
     non_trainable_bytes: int
+    # The Keras dtype policy its layers compute in (train.precision).
+    precision: str = "float32"
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -69,6 +71,7 @@ def summarize_model(model: Any, expand: bool = False) -> ModelSummary:
         total_bytes=trainable[1] + non_trainable[1],
         trainable_bytes=trainable[1],
         non_trainable_bytes=non_trainable[1],
+        precision=getattr(model.dtype_policy, "name", "float32"),
     )
 
 
