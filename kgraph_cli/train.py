@@ -7,6 +7,7 @@ by rundir.RunDirectory.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -79,6 +80,24 @@ def _is_tensorflow_error(exc: Exception) -> bool:
     import tensorflow as tf
 
     return isinstance(exc, tf.errors.OpError)
+
+
+def _is_xla_failure(exc: Exception) -> bool:
+    """What a step raises when XLA cannot compile one of its operations."""
+    return _is_tensorflow_error(exc) and "when trying to compile graph" in str(exc.message)
+
+
+def _xla_refusal(exc: Any) -> str:
+    """The operation XLA refused, from TensorFlow's 'Detected unsupported
+    operations when trying to compile graph ...: PyFunc (No registered ...'."""
+    found = re.search(r"on XLA_\w+: (\w+)", str(exc.message))
+    return f"unsupported operation {found.group(1)}" if found else "an unsupported operation"
+
+
+def without_xla(model: Any) -> None:
+    """Make the model's train, test and predict steps again, without XLA."""
+    model.jit_compile = False
+    model.train_function = model.test_function = model.predict_function = None
 
 
 def _has_gpu() -> bool:
@@ -418,6 +437,7 @@ class _Run:
         steps_per_execution = self._steps_per_execution(steps)
         if fresh_compile or not getattr(model, "compiled", False):
             compile_model(model, train, steps_per_execution)
+            self._say_why_not_xla()
         cache = train.data.cache if train.data else True
         shard = self.runtime.shard
         train_ds = shard(make_dataset(data.train, fit.batch_size, fit.shuffle, fit.seed, cache))
@@ -489,6 +509,17 @@ class _Run:
             RunDirectory(self.run_dir).files(),
         )
 
+    def _say_why_not_xla(self) -> None:
+        """`jit_compile: true` that Keras turned off, and why."""
+        if self.train.compile.jit_compile and not self.model.jit_compile:
+            why = (
+                "train.fit.seed makes TensorFlow's ops deterministic, which Keras does not "
+                "compile with XLA (remove the seed to use XLA)"
+                if self.train.fit.seed is not None
+                else "a layer of the model does not support XLA"
+            )
+            self.reporter.note(f"jit_compile: true is off: {why}")
+
     def _steps_per_execution(self, steps: int) -> int:
         """The spec's, or automatic; 1 under a tf.distribute strategy, where
         Keras 3.15 cannot run several steps per call (its multi-step function
@@ -515,7 +546,8 @@ class _Run:
     ) -> None:
         """model.fit, with Ctrl-C and Keras's refusals turned into kgraph errors."""
         reporter = self.reporter
-        try:
+
+        def fit() -> None:
             model.fit(
                 train_ds,
                 initial_epoch=initial_epoch,
@@ -525,6 +557,21 @@ class _Run:
                 class_weight=self.train.fit.class_weight,
                 verbose=0,
             )
+
+        try:
+            try:
+                fit()
+            except Exception as exc:
+                if not (model.jit_compile and _is_xla_failure(exc)):
+                    raise
+                # XLA refused an operation before the first step ran: train
+                # without it (nothing was updated; the callbacks begin again).
+                reporter.note(
+                    f"XLA cannot compile this model ({_xla_refusal(exc)}): training "
+                    "without jit_compile"
+                )
+                without_xla(model)
+                fit()
         except KeyboardInterrupt:
             reporter.train_end()
             raise TrainingInterrupted(
