@@ -96,14 +96,18 @@ def load(
     plugins: Names = (),
     pretrained: bool = False,
     data_dir: PathLike | None = None,
+    strategy: str | None = None,
 ) -> Target:
     """A spec (built, untrained; with the pretrained weights of its
     `application:` nodes if `pretrained`, ImageNet's looked for in `data_dir`
-    first), a run directory or a .keras/.h5 file (trained)."""
+    first), a run directory or a .keras/.h5 file (trained); made in the scope
+    of a tf.distribute `strategy` (mirrored, tpu) if one is given."""
     from kgraph_cli.persist import load_target
 
     where = Path(data_dir) if data_dir is not None else None
-    return load_target(Path(target), model, list(overrides), list(plugins), pretrained, where)
+    return load_target(
+        Path(target), model, list(overrides), list(plugins), pretrained, where, strategy
+    )
 
 
 def summarize(
@@ -128,9 +132,10 @@ def _loaded(
     plugins: Names,
     data_dir: PathLike | None = None,
     pretrained: bool = False,
+    strategy: str | None = None,
 ) -> Target:
     if isinstance(target, str | Path):
-        return load(target, model, overrides, plugins, pretrained, data_dir)
+        return load(target, model, overrides, plugins, pretrained, data_dir, strategy)
     return target
 
 
@@ -194,13 +199,15 @@ def evaluate(
     model: str | None = None,
     overrides: Names = (),
     plugins: Names = (),
+    strategy: str | None = None,
 ) -> Evaluation:
     """Loss and metrics on a split of the spec's data (train, validation, test;
     default test) or a .npz/.csv file. A spec is evaluated untrained
-    (`Evaluation.trained` says which)."""
+    (`Evaluation.trained` says which). `strategy`: mirrored or tpu, with the
+    spec's train.distribute settings."""
     from kgraph_cli.infer import evaluate_target
 
-    loaded = _loaded(target, model, overrides, plugins, data_dir, pretrained=True)
+    loaded = _loaded(target, model, overrides, plugins, data_dir, True, strategy)
     where = Path(data_dir) if data_dir is not None else loaded.data_dir
     return evaluate_target(loaded, data, where, batch_size)
 
@@ -218,6 +225,7 @@ def predict(
     images: Sequence[PathLike] = (),
     top: int | None = None,
     node: str | None = None,
+    strategy: str | None = None,
 ) -> Predictions:
     """Write a model's outputs for a split or file to .npy, .npz or .csv.
 
@@ -225,13 +233,13 @@ def predict(
     images, resized to it, with the spec's input transforms; the result's
     `ranking` holds the `top` (default 5) classes of each class score output,
     and `output` becomes optional. `node`: the activations of that node (a
-    layer, by name) instead of the model's outputs."""
+    layer, by name) instead of the model's outputs. `strategy`: as evaluate's."""
     from kgraph_cli.infer import check_predict_request, predict_target
 
     out = Path(output) if output is not None else None
     files = [Path(image) for image in images]
     check_predict_request(out, data, files, top, node)  # before building or loading
-    loaded = _loaded(target, model, overrides, plugins, data_dir, pretrained=True)
+    loaded = _loaded(target, model, overrides, plugins, data_dir, True, strategy)
     where = Path(data_dir) if data_dir is not None else loaded.data_dir
     return predict_target(loaded, data, where, out, force, batch_size, files, top, node)
 

@@ -341,6 +341,7 @@ def evaluate(
     data: DataOption = None,
     batch_size: BatchOption = None,
     data_dir: DataDirOption = None,
+    strategy: StrategyOption = None,
     overrides: SetOption = None,
     plugins: PluginOption = None,
     json_output: JsonOption = False,
@@ -352,7 +353,7 @@ def evaluate(
         from kgraph_cli.console import render_metrics
 
         result = api.evaluate(
-            target, data, data_dir, batch_size, model, overrides or [], plugins or []
+            target, data, data_dir, batch_size, model, overrides or [], plugins or [], strategy
         )
         if json_output:
             current.print_json(result.to_json())
@@ -413,6 +414,7 @@ def predict(
     batch_size: BatchOption = None,
     force: ForceOutputOption = False,
     data_dir: DataDirOption = None,
+    strategy: StrategyOption = None,
     overrides: SetOption = None,
     plugins: PluginOption = None,
     json_output: JsonOption = False,
@@ -437,6 +439,7 @@ def predict(
             images or [],
             top,
             node,
+            strategy,
         )
         for note in result.notes:
             current.note(escape(note))

@@ -17,10 +17,10 @@ import os
 import socket
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from kgraph_cli.errors import KgraphError
+from kgraph_cli.errors import KgraphError, UsageError
 from kgraph_cli.spec.train.model import DistributeSpec
 from kgraph_cli.tf import import_keras
 
@@ -347,3 +347,20 @@ def _tpu_strategy(tpu: str | None) -> Any:
             "check train.distribute.tpu and that the TPU is up",
         ) from None
     return tf.distribute.TPUStrategy(resolver)
+
+
+def inference_runtime(strategy: str | None, settings: DistributeSpec | None) -> Runtime:
+    """The started runtime of `evaluate` and `predict` with --strategy (default:
+    TensorFlow's default placement), its settings (cpu_devices, tpu) from the
+    spec's train.distribute. They are one pass in one process, so
+    multi_worker is refused."""
+    if strategy is None or strategy == "default":
+        return Runtime(DistributeSpec())
+    if strategy == "multi_worker":
+        raise UsageError(
+            "evaluate and predict run in one process: the multi_worker strategy is for train",
+            "use --strategy mirrored for this machine's GPUs",
+        )
+    runtime = Runtime(replace(settings or DistributeSpec(), strategy=strategy))
+    runtime.start()
+    return runtime

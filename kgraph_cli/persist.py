@@ -85,15 +85,19 @@ def load_target(
     plugins: list[str],
     pretrained: bool = False,
     data_dir: Path | None = None,
+    strategy: str | None = None,
 ) -> Target:
     """A spec (built, untrained; `pretrained`: with its applications' weights,
-    looked for in `data_dir` first), a run directory or a .keras file (trained)."""
+    looked for in `data_dir` first), a run directory or a .keras file (trained);
+    built or loaded in the scope of `strategy` (evaluate and predict's
+    --strategy; its settings from the spec's train.distribute)."""
     if path.suffix in SPEC_SUFFIXES and path.is_file():
         from kgraph_cli.build import ModelBuilder
 
         valid = validate_spec(path, overrides, plugins)
         name = valid.spec.model_name(model_name)
-        model = ModelBuilder(valid, pretrained, data_dir).build(name)
+        with _strategy_scope(strategy, valid, name):
+            model = ModelBuilder(valid, pretrained, data_dir).build(name)
         built = Target(model, valid, name, False, None, path.parent)
         return _with_class_names(built, None)
     model_file = path / MODEL_FILE if path.is_dir() else path
@@ -114,12 +118,26 @@ def load_target(
         from kgraph_cli.layers import LayerRegistry
 
         LayerRegistry(plugins)  # import the plugins so Keras finds their classes
-    model = load_keras_model(model_file)
     info = read_run_info(model_file.parent)
+    with _strategy_scope(strategy, valid, info.model if info else None):
+        model = load_keras_model(model_file)
     # A run's spec.yaml is a copy: its data paths are relative to the original spec.
     spec_dir = Path(info.spec).parent if info else model_file.parent
     loaded = Target(model, valid, model.name, True, info.data_dir if info else None, spec_dir)
     return _with_class_names(loaded, info)
+
+
+def _strategy_scope(strategy: str | None, valid: ValidSpec | None, model: str | None) -> Any:
+    """Where the model is made under --strategy: in the scope of the strategy,
+    started with the settings of the spec's train.distribute."""
+    from kgraph_cli.distribute import inference_runtime
+
+    settings = None
+    if strategy not in (None, "default") and valid is not None:
+        from kgraph_cli.spec.train import checked_train
+
+        settings = checked_train(valid.spec, valid.spec.model_name(model)).distribute
+    return inference_runtime(strategy, settings).scope()
 
 
 def load_keras_model(path: Path, safe_mode: bool = True) -> Any:

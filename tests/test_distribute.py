@@ -298,3 +298,35 @@ def test_tpu_without_a_tpu_is_refused(tmp_path: Path) -> None:
     assert "the tpu strategy found no TPU on this machine" in stderr
     assert "train.distribute.tpu" in stderr and "Traceback" not in stderr
     assert not out.exists()
+
+
+@pytest.mark.tf
+def test_evaluate_and_predict_under_mirrored_match_the_default(tmp_path: Path) -> None:
+    import numpy as np
+
+    run = tmp_path / "run"
+    invoke(["train", DIGITS, "--epochs", "1", "--out", run, "-q"])
+    mirrored = ["--strategy", "mirrored", "--set", "train.distribute.cpu_devices=2"]
+    results = {}
+    for name, extra in (("default", []), ("mirrored", mirrored)):
+        code, stdout, stderr = finished(kgraph(["evaluate", run, "--json", *extra], tmp_path))
+        assert code == 0, stderr
+        results[name] = json.loads(stdout)["metrics"]
+        out = tmp_path / f"{name}.npy"
+        code, _, stderr = finished(kgraph(["predict", run, "-o", out, "-q", *extra], tmp_path))
+        assert code == 0, stderr
+    for metric, value in results["default"].items():
+        assert results["mirrored"][metric] == pytest.approx(value, rel=1e-4)
+    default, mirrored_out = np.load(tmp_path / "default.npy"), np.load(tmp_path / "mirrored.npy")
+    assert default.shape == mirrored_out.shape == (359, 10)
+    np.testing.assert_allclose(mirrored_out, default, atol=1e-4)
+    # The strategy is really made: without logical devices there is no GPU to mirror over.
+    code, _, stderr = finished(kgraph(["evaluate", run, "--strategy", "mirrored"], tmp_path))
+    assert code == 1 and "the mirrored strategy found no GPU on this machine" in stderr
+
+
+def test_evaluate_and_predict_refuse_multi_worker(tmp_path: Path) -> None:
+    for command in (["evaluate", DIGITS], ["predict", DIGITS, "-o", tmp_path / "p.npy"]):
+        result = invoke([*command, "--strategy", "multi_worker"], exit_code=2)
+        assert "evaluate and predict run in one process" in result.output
+    assert not (tmp_path / "p.npy").exists()
