@@ -73,3 +73,43 @@ def test_jit_compile_that_the_seed_turns_off_is_said(tmp_path: Path, write_spec)
     assert "jit_compile: true is off: train.fit.seed makes TensorFlow's ops deterministic" in (
         result.stderr
     )
+
+
+RECURRENT = """\
+kgraph: 1
+inputs: {words: {shape: [6], dtype: int32}}
+layers:
+  embed: {type: Embedding, input_dim: 50, output_dim: 4, from: words}
+  lstm: {type: LSTM, units: 3, from: embed}
+  out: {type: Dense, units: 2, from: lstm}
+outputs: [out]
+train:
+  data: {source: {generated: 64}}
+  compile:
+    optimizer: sgd
+    loss: {type: SparseCategoricalCrossentropy, from_logits: true}
+  fit: {batch_size: 16, epochs: 1}
+"""
+
+
+def test_a_recurrent_model_trains_with_xla_by_default(tmp_path: Path, write_spec) -> None:
+    from kgraph_cli import api
+    from kgraph_cli.spec.train import checked_train
+    from kgraph_cli.train import default_jit_compile
+
+    spec = write_spec(RECURRENT)
+    result = invoke(["train", spec, "--out", tmp_path / "run", "--json"])
+    assert "XLA on (jit_compile): it trains recurrent layers faster" in result.stderr
+    assert json.loads(result.stdout)["epochs"] == 1
+    valid = api.load_spec(spec)
+    model, train = api.build(spec), checked_train(valid.spec, valid.spec.default)
+    assert default_jit_compile(model, train, distributed=False) is True
+    assert default_jit_compile(model, train, distributed=True) == "auto"
+    seeded = checked_train(api.load_spec(spec, ["train.fit.seed=1"]).spec, valid.spec.default)
+    assert default_jit_compile(model, seeded, distributed=False) == "auto"
+    mlp = api.build(write_spec(SPEC.replace("py_layers.Echo", "Dense, units: 3"), "mlp.yaml"))
+    assert default_jit_compile(mlp, train, distributed=False) == "auto"
+    off = invoke(
+        ["train", spec, "--out", tmp_path / "off", "--set", "train.compile.jit_compile=false"]
+    )
+    assert "XLA on" not in off.output
