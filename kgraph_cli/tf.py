@@ -57,6 +57,28 @@ def import_keras() -> ModuleType:
     return keras
 
 
+def set_op_determinism(enabled: bool) -> None:
+    """TensorFlow's deterministic ops on or off, process-wide (a seeded run
+    turns them on; a run without a seed after it must not inherit them: Keras
+    does not compile deterministic ops with XLA)."""
+    import tensorflow as tf
+
+    if enabled:
+        tf.config.experimental.enable_op_determinism()
+        return
+    # Only enabling is in tf.config's public API.
+    from tensorflow.python.framework import config
+
+    if config.is_op_determinism_enabled():
+        config.disable_op_determinism()
+
+
+def op_determinism_enabled() -> bool:
+    from tensorflow.python.framework import config
+
+    return bool(config.is_op_determinism_enabled())
+
+
 @contextlib.contextmanager
 def _stderr_silenced(active: bool) -> Iterator[None]:
     """Send file descriptor 2 to /dev/null for a while.

@@ -33,7 +33,7 @@ from kgraph_cli.spec.assemble import resolved_spec_text
 from kgraph_cli.spec.train import ObjectSpec, TrainSpec, checked_train, missing_data
 from kgraph_cli.spec.validate import ValidSpec
 from kgraph_cli.suggest import listed
-from kgraph_cli.tf import debug_enabled, import_keras
+from kgraph_cli.tf import debug_enabled, import_keras, op_determinism_enabled, set_op_determinism
 
 if TYPE_CHECKING:
     from kgraph_cli.data.pipeline import PreparedData
@@ -151,14 +151,12 @@ class TrainResult:
 
 
 def seed_everything(seed: int | None) -> None:
-    """Same seed, same history on the same machine."""
-    if seed is None:
-        return
+    """Same seed, same history on the same machine; no seed, no deterministic
+    ops (left over from an earlier seeded run in this process)."""
     keras = import_keras()
-    import tensorflow as tf
-
-    keras.utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
+    set_op_determinism(seed is not None)
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
 
 
 def compile_model(
@@ -548,7 +546,7 @@ class _Run:
             why = (
                 "train.fit.seed makes TensorFlow's ops deterministic, which Keras does not "
                 "compile with XLA (remove the seed to use XLA)"
-                if self.train.fit.seed is not None
+                if op_determinism_enabled()
                 else "a layer of the model does not support XLA"
             )
             self.reporter.note(f"jit_compile: true is off: {why}")
