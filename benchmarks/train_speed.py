@@ -578,6 +578,14 @@ class Variant:
             return workload.kgraph(data_dir, take, epochs, self.overrides, name)
 
 
+def _pipeline(make_dataset: Callable[..., Any]) -> tuple[str, str, Callable[..., Any]]:
+    """A patch putting `make_dataset` in place of kgraph's."""
+    return ("kgraph_cli.data.pipeline", "make_dataset", make_dataset)
+
+
+NO_DETERMINISM = ("kgraph_cli.train", "seed_everything", _seed_without_determinism)
+
+
 def _spe(n: int) -> list[str]:
     return [f"train.fit.steps_per_execution={n}"]
 
@@ -595,29 +603,29 @@ VARIANTS: dict[str, Variant] = {
     "no-shuffle": Variant("kgraph, train.fit.shuffle: false", ["train.fit.shuffle=false"]),
     "index-shuffle": Variant(
         "kgraph, make_dataset shuffling indices + batched gather",
-        patch=("kgraph_cli.data.pipeline", "make_dataset", index_shuffle_dataset),
+        patch=_pipeline(index_shuffle_dataset),
     ),
     "buffer-10k": Variant(
         "kgraph, make_dataset with a 10,000-sample shuffle buffer",
-        patch=("kgraph_cli.data.pipeline", "make_dataset", small_buffer_dataset),
+        patch=_pipeline(small_buffer_dataset),
     ),
     "xla": Variant("kgraph, train.compile.jit_compile: true", ["train.compile.jit_compile=true"]),
     "no-prefetch": Variant(
         "kgraph, make_dataset without prefetch",
-        patch=("kgraph_cli.data.pipeline", "make_dataset", unprefetched_dataset),
+        patch=_pipeline(unprefetched_dataset),
     ),
     "per-sample-map": Variant(
         "kgraph, a per-sample parallel tf.data map before batching",
-        patch=("kgraph_cli.data.pipeline", "make_dataset", per_sample_map_dataset),
+        patch=_pipeline(per_sample_map_dataset),
     ),
     "xla-unseeded": Variant(
         "kgraph, jit_compile true, seeded without op determinism (XLA really on)",
         ["train.compile.jit_compile=true"],
-        patch=("kgraph_cli.train", "seed_everything", _seed_without_determinism),
+        patch=NO_DETERMINISM,
     ),
     "no-determinism": Variant(
         "kgraph, seeded without TensorFlow op determinism",
-        patch=("kgraph_cli.train", "seed_everything", _seed_without_determinism),
+        patch=NO_DETERMINISM,
     ),
     "hand-spe": Variant(
         "hand-written, compile(steps_per_execution=kgraph's default)",
