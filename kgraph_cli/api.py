@@ -153,12 +153,14 @@ def train(
     reporter: TrainingReporter | None = None,
     strategy: str | None = None,
     precision: str | None = None,
+    tensorboard: bool = False,
 ) -> TrainResult:
     """Train a spec's model, or continue training a saved model (a run directory
     or .keras file, with its optimizer state, on the data its spec names), and
     write the run directory. `epochs`, `batch_size` and `precision` override the
     spec's `train:` (and are recorded in the run's spec.yaml); `strategy`
-    replaces `train.distribute.strategy` for this run."""
+    replaces `train.distribute.strategy` for this run; `tensorboard` logs to
+    RUN_DIR/tensorboard (unless the spec has a TensorBoard callback)."""
     from kgraph_cli.train import TrainOptions, train_model
 
     target = Path(target)
@@ -178,7 +180,9 @@ def train(
             )
         valid, name, start = loaded.valid, loaded.valid.spec.default, loaded.model
         data = data or loaded.data_dir
-    options = TrainOptions(Path(out) if out is not None else None, resume, force, data, strategy)
+    options = TrainOptions(
+        Path(out) if out is not None else None, resume, force, data, strategy, tensorboard
+    )
     return train_model(valid, name, options, reporter or PlainReporter(), start)
 
 

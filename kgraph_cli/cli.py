@@ -179,6 +179,14 @@ def train(
     data_dir: DataDirOption = None,
     strategy: StrategyOption = None,
     precision: PrecisionOption = None,
+    tensorboard: Annotated[
+        bool,
+        typer.Option(
+            "--tensorboard",
+            help="Log to RUN_DIR/tensorboard for TensorBoard (unless the spec has a "
+            "TensorBoard callback).",
+        ),
+    ] = False,
     overrides: SetOption = None,
     plugins: PluginOption = None,
     json_output: JsonOption = False,
@@ -217,6 +225,7 @@ def train(
                 reporter,
                 strategy,
                 precision,
+                tensorboard,
             )
         except PeerLost:
             raise  # the same command, on every worker, resumes it
@@ -230,6 +239,7 @@ def train(
             )
             for flag, value in flags:
                 typed += [flag, str(value)] if value is not None else []
+            typed += ["--tensorboard"] if tensorboard else []
             typed += [f"--set={item}" for item in overrides or []]
             typed += [f"--plugin={item}" for item in plugins or []]
             typed += ["--out", str(exc.run_dir), "--resume"]

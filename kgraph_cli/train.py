@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kgraph_cli.distribute import Runtime
-from kgraph_cli.errors import KgraphError, SpecError, UsageError, short_message
+from kgraph_cli.errors import (
+    KgraphError,
+    MissingDependencyError,
+    SpecError,
+    UsageError,
+    short_message,
+)
 from kgraph_cli.export import save_model
 from kgraph_cli.fileio import check_folder_output, run_folder
 from kgraph_cli.finetune import unfreeze, with_learning_rate
@@ -41,6 +47,8 @@ if TYPE_CHECKING:
 # Callback arguments that name files: relative paths land in the run directory.
 _PATH_ARGUMENTS = ("filepath", "filename", "log_dir", "backup_dir")
 _FILE_ARGUMENTS = ("filepath", "filename")
+# Where --tensorboard logs, in the run directory (unless the spec has a TensorBoard).
+TENSORBOARD_DIR = "tensorboard"
 
 
 class TrainingInterrupted(KgraphError):
@@ -122,6 +130,7 @@ class TrainOptions:
     force: bool = False
     data_dir: Path | None = None
     strategy: str | None = None  # --strategy: replaces train.distribute's
+    tensorboard: bool = False  # --tensorboard: TensorBoard logs in RUN_DIR/tensorboard
 
 
 @dataclass
@@ -247,10 +256,10 @@ def _callback_args(spec: ObjectSpec) -> dict[str, Any]:
     return dict(spec.to_config()["config"]) if spec.args else {}
 
 
-def callback_files(train: TrainSpec) -> list[str]:
+def callback_files(train: TrainSpec, tensorboard: bool = False) -> list[str]:
     """The run-directory entries the callbacks write (the first part of each
     relative path argument), so that --force knows they are kgraph's."""
-    entries = []
+    entries = [TENSORBOARD_DIR] if _tensorboard_flag(train, tensorboard) else []
     for spec in train.callbacks:
         args = _callback_args(spec)
         for name in _PATH_ARGUMENTS:
@@ -260,9 +269,33 @@ def callback_files(train: TrainSpec) -> list[str]:
     return sorted(set(entries))
 
 
-def make_callbacks(train: TrainSpec, run_dir: Path) -> list[Any]:
+def check_tensorboard(train: TrainSpec, tensorboard: bool = False) -> None:
+    """The `tensorboard` package, which the TensorBoard callback writes through,
+    must be installed (TensorFlow 2.21 no longer brings it)."""
+    import importlib.util
+
+    asked = [spec for spec in train.callbacks if spec.type == "TensorBoard"]
+    if not (asked or tensorboard) or importlib.util.find_spec("tensorboard") is not None:
+        return
+    where = f"the TensorBoard callback ({asked[0].path})" if asked else "--tensorboard"
+    raise MissingDependencyError(
+        f"{where} needs the tensorboard package, which is not installed",
+        "pip install tensorboard (kgraph's cpu, gpu and tf extras include it)",
+    )
+
+
+def _tensorboard_flag(train: TrainSpec, tensorboard: bool) -> bool:
+    """--tensorboard adds a TensorBoard callback unless the spec has one."""
+    return tensorboard and not any(spec.type == "TensorBoard" for spec in train.callbacks)
+
+
+def make_callbacks(train: TrainSpec, run_dir: Path, tensorboard: bool = False) -> list[Any]:
+    """The spec's callbacks, their relative paths in `run_dir`; with `tensorboard`
+    (--tensorboard), a TensorBoard logging to RUN_DIR/tensorboard."""
     keras = import_keras()
     callbacks = []
+    if _tensorboard_flag(train, tensorboard):
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / TENSORBOARD_DIR)))
     for spec in train.callbacks:
         args = _callback_args(spec)
         for name in _PATH_ARGUMENTS:
@@ -357,6 +390,7 @@ def train_model(
     train = checked_train(valid.spec, model_name)
     if train.data is None:  # say so before TensorFlow builds anything
         raise SpecError([missing_data(train, valid.spec.file)])
+    check_tensorboard(train, options.tensorboard)
     distribute = train.distribute
     if options.strategy is not None:
         distribute = replace(distribute, strategy=options.strategy)
@@ -488,7 +522,7 @@ class _Run:
                 str(self.valid.spec.file),
                 self.model_name,
                 self.options.data_dir,
-                callback_files(train),
+                callback_files(train, self.options.tensorboard),
                 data.classes,
             )
         )
@@ -496,7 +530,7 @@ class _Run:
         fine_tune = train.fine_tune
         epochs = fit.epochs + (fine_tune.epochs if fine_tune else 0)
         callbacks = [
-            *make_callbacks(train, work),
+            *make_callbacks(train, work, self.options.tensorboard),
             # The history before the backup: a run killed between the two
             # redoes that epoch, and the history keeps it once.
             recorder.callback(),
