@@ -157,10 +157,6 @@ def handwritten_train(
         x_test, y_test = f["x_test"], f["y_test"]
     if take:
         x_train, y_train = x_train[:take], y_train[:take]
-    # Keras's validation_split keeps the first ceil(n * (1 - split)) samples for training.
-    samples = int(math.ceil(len(x_train) * (1.0 - VALIDATION_SPLIT)))
-    if steps_per_execution is None:
-        steps_per_execution = kgraph_steps_per_execution(samples)
     x_train = x_train.reshape(len(x_train), 784).astype("float32") / 255
     x_test = x_test.reshape(len(x_test), 784).astype("float32") / 255
 
@@ -173,21 +169,23 @@ def handwritten_train(
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         optimizer=keras.optimizers.RMSprop(),
         metrics=["accuracy"],
-        steps_per_execution=steps_per_execution,
+        steps_per_execution=_handwritten_spe(
+            steps_per_execution, len(x_train), BATCH_SIZE, VALIDATION_SPLIT
+        ),
     )
-    fit_started = time.perf_counter()
-    model.fit(
+    run = _handwritten_fit(
+        model,
         x_train,
         y_train,
         batch_size=BATCH_SIZE,
         epochs=epochs,
         validation_split=VALIDATION_SPLIT,
-        verbose=0,
+        started=started,
+        who=who,
     )
-    fit_s = time.perf_counter() - fit_started
     scores = model.evaluate(x_test, y_test, verbose=0, return_dict=True)
     wall = time.perf_counter() - started
-    return Run(who, samples, epochs, fit_s, wall, float(scores["accuracy"]))
+    return replace(run, wall_s=wall, test_accuracy=float(scores["accuracy"]))
 
 
 def _handwritten_fit(
@@ -202,7 +200,7 @@ def _handwritten_fit(
     who: str,
 ) -> Run:
     """`model.fit` as the guide calls it, timed; the model is compiled already."""
-    samples = int(math.ceil(len(next(iter(_leaves(inputs)))) * (1.0 - validation_split)))
+    samples = _training_samples(len(next(iter(_leaves(inputs)))), validation_split)
     fit_started = time.perf_counter()
     model.fit(
         inputs,
@@ -341,7 +339,12 @@ def _handwritten_spe(asked: int | None, samples: int, batch_size: int, split: fl
     """`asked`, or kgraph's default for this many training samples when None."""
     if asked is not None:
         return asked
-    return kgraph_steps_per_execution(int(math.ceil(samples * (1.0 - split))), batch_size)
+    return kgraph_steps_per_execution(_training_samples(samples, split), batch_size)
+
+
+def _training_samples(samples: int, validation_split: float) -> int:
+    """Keras's validation_split keeps the first ceil(n * (1 - split)) samples to train on."""
+    return int(math.ceil(samples * (1.0 - validation_split)))
 
 
 def kgraph_steps_per_execution(train_samples: int, batch_size: int = BATCH_SIZE) -> int:

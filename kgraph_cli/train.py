@@ -274,7 +274,7 @@ def check_tensorboard(train: TrainSpec, tensorboard: bool = False) -> None:
     must be installed (TensorFlow 2.21 no longer brings it)."""
     import importlib.util
 
-    asked = [spec for spec in train.callbacks if spec.type == "TensorBoard"]
+    asked = _tensorboard_callbacks(train)
     if not (asked or tensorboard) or importlib.util.find_spec("tensorboard") is not None:
         return
     where = f"the TensorBoard callback ({asked[0].path})" if asked else "--tensorboard"
@@ -286,7 +286,11 @@ def check_tensorboard(train: TrainSpec, tensorboard: bool = False) -> None:
 
 def _tensorboard_flag(train: TrainSpec, tensorboard: bool) -> bool:
     """--tensorboard adds a TensorBoard callback unless the spec has one."""
-    return tensorboard and not any(spec.type == "TensorBoard" for spec in train.callbacks)
+    return tensorboard and not _tensorboard_callbacks(train)
+
+
+def _tensorboard_callbacks(train: TrainSpec) -> list[ObjectSpec]:
+    return [spec for spec in train.callbacks if spec.type == "TensorBoard"]
 
 
 def make_callbacks(train: TrainSpec, run_dir: Path, tensorboard: bool = False) -> list[Any]:
