@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 # CPU-only TensorFlow keeps the install small and fast; GPU users install
 # the `gpu` extra themselves (README: Installing).
-EXTRAS ?= cpu,dev,onnx
+EXTRAS ?= cpu,dev,onnx,tune
 
 .PHONY: install test test-fast test-apps fuzz lint golden catalog schema bench clean
 
@@ -28,8 +28,9 @@ $(BIN)/kgraph: pyproject.toml
 	$(BIN)/pip install --quiet -e ".[$(EXTRAS)]"
 	@touch $@
 
+# On every core (pytest-xdist); the slowest tests are listed at the end.
 test: install
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto --durations=15
 
 # Pure-Python tests only: no TensorFlow import in the tests themselves (20-30 s;
 # a few of them start kgraph in a subprocess to prove it stays TensorFlow-free).

@@ -25,7 +25,12 @@ from typing import TYPE_CHECKING, Any
 
 from kgraph_cli.check import CheckResult
 from kgraph_cli.errors import UsageError
-from kgraph_cli.reporting import PlainReporter, TrainingReporter
+from kgraph_cli.reporting import (
+    PlainReporter,
+    PlainTuneReporter,
+    TrainingReporter,
+    TuneReporter,
+)
 from kgraph_cli.rundir import SPEC_SUFFIXES
 
 if TYPE_CHECKING:
@@ -37,6 +42,7 @@ if TYPE_CHECKING:
     from kgraph_cli.spec.validate import ValidSpec
     from kgraph_cli.summary import ModelSummary
     from kgraph_cli.train import TrainResult
+    from kgraph_cli.tune import TuneResult
 
 PathLike = str | Path
 Names = list[str] | tuple[str, ...]
@@ -57,18 +63,25 @@ __all__ = [
     "schema",
     "summarize",
     "train",
+    "tune",
     "validate",
 ]
 
 
 def validate(
-    spec: PathLike, overrides: Names = (), plugins: Names = (), build: bool = True
+    spec: PathLike,
+    overrides: Names = (),
+    plugins: Names = (),
+    build: bool = True,
+    space: Names = (),
 ) -> CheckResult:
     """Every problem of a spec file, as diagnostics (never raises for the spec's
-    own problems); `build=False` checks structure only, without TensorFlow."""
+    own problems); `build=False` checks structure only, without TensorFlow.
+    The search space (the spec's `tune:` and the --tune entries `space`) is
+    checked at its corners."""
     from kgraph_cli.check import check_spec_file
 
-    return check_spec_file(Path(spec), list(overrides), list(plugins), build=build)
+    return check_spec_file(Path(spec), list(overrides), list(plugins), build, list(space))
 
 
 def load_spec(spec: PathLike, overrides: Names = (), plugins: Names = ()) -> ValidSpec:
@@ -193,6 +206,63 @@ def train_overrides(
     they are."""
     values = (("fit.epochs", epochs), ("fit.batch_size", batch_size), ("precision", precision))
     return [f"train.{key}={value}" for key, value in values if value is not None]
+
+
+def tune(
+    spec: PathLike,
+    space: Names = (),
+    out: PathLike | None = None,
+    force: bool = False,
+    trials: int | None = None,
+    timeout: float | None = None,
+    objective: str | None = None,
+    direction: str | None = None,
+    sampler: str | None = None,
+    pruner: str | None = None,
+    seed: int | None = None,
+    storage: str | None = None,
+    study: str | None = None,
+    model: str | None = None,
+    data_dir: PathLike | None = None,
+    tensorboard: bool = False,
+    overrides: Names = (),
+    plugins: Names = (),
+    reporter: TuneReporter | None = None,
+) -> TuneResult:
+    """Search the spec's `tune:` space and the `space` entries (--tune
+    KEY.PATH=EXPRESSION) with Optuna: each trial trains a run directory in
+    OUT/trials/NNNN; OUT (default tunes/SPEC_STEM) gets the study (SQLite,
+    unless `storage` names a database), best.yaml, trials.csv, tune.json and
+    the pictures. The same call continues an interrupted search; `force`
+    starts over. The other arguments replace the `tune:` section's settings."""
+    from kgraph_cli.tune import TuneOptions, run_tune, tune_settings
+
+    path = Path(spec)
+    valid = load_spec(path, overrides, plugins)
+    settings = tune_settings(
+        valid.spec.data,
+        list(space),
+        valid.spec.file,
+        trials=trials,
+        timeout=timeout,
+        objective=objective,
+        direction=direction,
+        sampler=sampler,
+        pruner=pruner,
+        seed=seed,
+    )
+    options = TuneOptions(
+        Path(out) if out is not None else None,
+        force,
+        model,
+        Path(data_dir) if data_dir is not None else None,
+        storage,
+        study,
+        tensorboard,
+        tuple(overrides),
+        tuple(plugins),
+    )
+    return run_tune(path, settings, options, reporter or PlainTuneReporter())
 
 
 def evaluate(

@@ -38,9 +38,11 @@ from kgraph_cli.options import (
     SpecFile,
     StrategyOption,
     TargetArgument,
+    TuneOption,
 )
 from kgraph_cli.session import CommandGroup, escape, session
 from kgraph_cli.spec.overrides import OVERRIDE_FILE, override_source
+from kgraph_cli.spec.tune import TUNE_FILE
 
 app = typer.Typer(
     name="kgraph",
@@ -96,6 +98,7 @@ def validate(
         bool,
         typer.Option("--no-build", help="Structural checks only: no TensorFlow, no shape checks."),
     ] = False,
+    space: TuneOption = None,
     overrides: SetOption = None,
     plugins: PluginOption = None,
     json_output: JsonOption = False,
@@ -112,8 +115,11 @@ def validate(
     all_diagnostics: list[Diagnostic] = []
     failed = False
     with session(json_output, debug, overrides) as current:
+        current.sources.extra[TUNE_FILE] = "\n".join(space or [])
         for spec_file in specs:
-            result = api.validate(spec_file, overrides or [], plugins or [], build=not no_build)
+            result = api.validate(
+                spec_file, overrides or [], plugins or [], not no_build, space or []
+            )
             all_diagnostics += result.diagnostics
             failed |= not result.ok
             if not json_output:
@@ -252,6 +258,110 @@ def train(
             from kgraph_cli.console import render_training
 
             render_training(current.out, result)
+
+
+@app.command()
+def tune(
+    spec: SpecFile,
+    space: TuneOption = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="Tune directory (default: tunes/SPEC_STEM); the same one resumes."
+        ),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Start over: replace the tune directory and its study.")
+    ] = False,
+    trials: Annotated[
+        int | None,
+        typer.Option("--trials", "-n", min=1, help="Trials to finish, over every process."),
+    ] = None,
+    timeout: Annotated[
+        str | None,
+        typer.Option("--timeout", help="Start no trial after this long: 90, 90s, 10m, 2h."),
+    ] = None,
+    objective: Annotated[
+        str | None,
+        typer.Option("--objective", help="The metric to optimize (default: val_loss)."),
+    ] = None,
+    direction: Annotated[
+        str | None,
+        typer.Option("--direction", help="minimize or maximize (default: from the metric)."),
+    ] = None,
+    sampler: Annotated[
+        str | None, typer.Option("--sampler", help="tpe (default), random, grid or cmaes.")
+    ] = None,
+    pruner: Annotated[
+        str | None, typer.Option("--pruner", help="median (default), hyperband or none.")
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", min=0, help="The sampler's seed (default 0).")
+    ] = None,
+    storage: Annotated[
+        str | None,
+        typer.Option(
+            "--storage",
+            help="A database URL to share the study between processes and machines "
+            "(default: sqlite in the tune directory).",
+        ),
+    ] = None,
+    study: Annotated[
+        str | None, typer.Option("--study", help="The study's name (default: the spec's stem).")
+    ] = None,
+    model: ModelOption = None,
+    data_dir: DataDirOption = None,
+    tensorboard: Annotated[
+        bool,
+        typer.Option("--tensorboard", help="Each trial logs to TRIAL_DIR/tensorboard."),
+    ] = False,
+    overrides: SetOption = None,
+    plugins: PluginOption = None,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Search hyperparameters: train a trial per set of values, keep the best.
+
+    The space is the spec's `tune:` section and the --tune options. Each trial
+    is a run directory in TUNE_DIR/trials; TUNE_DIR gets best.yaml (the spec
+    with the best values: kgraph train it), trials.csv, tune.json, history.png
+    and importances.png. Ctrl-C keeps every finished trial: the same command
+    continues the search.
+    """
+    with session(json_output, debug, overrides) as current:
+        from kgraph_cli import api
+        from kgraph_cli.progress import TuneTable
+
+        current.sources.extra[TUNE_FILE] = "\n".join(space or [])
+        reporter = TuneTable(current.err if json_output else current.out, quiet)
+        result = api.tune(
+            spec,
+            space or [],
+            out,
+            force,
+            trials,
+            timeout,
+            objective,
+            direction,
+            sampler,
+            pruner,
+            seed,
+            storage,
+            study,
+            model,
+            data_dir,
+            tensorboard,
+            overrides or [],
+            plugins or [],
+            reporter,
+        )
+        if json_output:
+            current.print_json(result.to_json())
+        elif not quiet:
+            from kgraph_cli.console import render_tune
+
+            render_tune(current.out, result)
 
 
 @app.command()

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from kgraph_cli.infer import Evaluation, Predictions
     from kgraph_cli.persist import ModelInfo
     from kgraph_cli.train import TrainResult
+    from kgraph_cli.tune import TuneResult
 
 # A spec with hundreds of problems shows the first ones (sorted by place) and
 # a count: the rest are usually knock-on errors of the same mistake.
@@ -191,6 +192,38 @@ def render_training(console: Console, result: TrainResult) -> None:
         table.add_row(escape(name), *(_metric(result.metrics[s].get(name)) for s in result.metrics))
     console.print(table)
     console.print(f"run directory: [bold]{escape(str(result.run_dir))}[/]")
+
+
+def render_tune(console: Console, result: TuneResult) -> None:
+    """A search's outcome: the trials by state, the best and its values, the files."""
+    from kgraph_cli.reporting import params_text
+
+    found = result.to_json()["counts"]
+    states = ", ".join(f"{n} {state}" for state, n in found.items())
+    console.print(
+        f"study [bold]{escape(result.study)}[/]: {states or 'no trials'}; "
+        f"stopped at {escape(result.stopped)}"
+    )
+    best = result.best
+    if best is None:
+        console.print("no trial completed yet: no best.yaml")
+    else:
+        console.print(
+            f"best: trial {best.number}, {escape(result.objective)} [bold]{best.value:.4f}[/] "
+            f"({result.direction}) - {escape(params_text(best.params))}"
+        )
+    if result.importances:
+        shown = ", ".join(f"{escape(k)} {v:.2f}" for k, v in result.importances.items())
+        console.print(f"importances: {shown}")
+    labels = {
+        "best_spec": "best spec (kgraph train it)",
+        "trials": "every trial",
+        "history_plot": "optimization history",
+        "importances_plot": "importances",
+    }
+    for key, label in labels.items():
+        if key in result.files:
+            console.print(f"{label}: [bold]{escape(result.files[key])}[/]")
 
 
 def _metric(value: float | None) -> str:

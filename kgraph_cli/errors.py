@@ -86,6 +86,8 @@ class Code(StrEnum):
     UNKNOWN_CALLBACK = "unknown-callback"
     UNKNOWN_SCHEDULE = "unknown-schedule"
     CALLBACK = "callback"
+    # the tune: section and --tune (spec/tune.py, tune/)
+    SEARCH_SPACE = "search-space"
     # the data, checked against the model before training (data/)
     DATA = "data"
     DATA_MISSING = "data-missing"

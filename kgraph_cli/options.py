@@ -41,6 +41,17 @@ SetOption = Annotated[
         "--set layers.hidden1.units=128.",
     ),
 ]
+TuneOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--tune",
+        "-t",
+        metavar="KEY.PATH=EXPRESSION",
+        show_default=False,
+        help="Search a value (repeatable): choice(A, B), int(LOW, HIGH[, step=N][, log]), "
+        "float(LOW, HIGH[, log]), bool; 'EXPRESSION when PATH=VALUE' for a conditional one.",
+    ),
+]
 PluginOption = Annotated[
     list[str] | None,
     typer.Option(

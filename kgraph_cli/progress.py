@@ -179,3 +179,149 @@ class EpochReporter:
     def note(self, message: str) -> None:
         if not self.quiet:
             self.console.print(message, highlight=False)
+
+
+# The live table of `kgraph tune` shows the last trials (and the best, always).
+LIVE_TRIAL_ROWS = 15
+
+
+class _TrialEpochs:
+    """A trial's TrainingReporter: its current epoch goes to the live table."""
+
+    def __init__(self, table: TuneTable, number: int):
+        self.table = table
+        self.number = number
+        self.epochs = 0
+
+    def note(self, message: str) -> None:
+        pass
+
+    def train_begin(self, epochs: int, steps: int | None) -> None:
+        self.epochs = epochs
+
+    def epoch_begin(self, epoch: int) -> None:
+        self.table.running_state(f"epoch {epoch + 1}/{self.epochs}")
+
+    def batch_end(self, step: int, logs: dict[str, Any]) -> None:
+        pass
+
+    def epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
+        value = logs.get(self.table.objective)
+        if value is not None:
+            self.table.running_state(
+                f"epoch {epoch + 1}/{self.epochs}: {self.table.objective} {float(value):.4f}"
+            )
+
+    def train_end(self) -> None:
+        pass
+
+
+class TuneTable:
+    """The CLI's TuneReporter: a live table of the trials on a terminal (number,
+    values, objective, state, time), a plain line per trial otherwise."""
+
+    def __init__(self, console: Console, quiet: bool = False):
+        self.console = console
+        self.quiet = quiet
+        self.live_on = console.is_terminal and not quiet
+        self.live: Any = None
+        self.trials: dict[int, Any] = {}
+        self.running: tuple[int, dict[str, Any], str, float] | None = None
+        self.best: Any = None
+        self.objective = ""
+        self.direction = ""
+        self.budget = 0
+        self.study = ""
+
+    def note(self, message: str) -> None:
+        if not self.quiet:
+            self.console.print(message, highlight=False)
+
+    def search_begin(
+        self, study: str, objective: str, direction: str, budget: int, earlier: list[Any]
+    ) -> None:
+        self.study, self.objective, self.direction, self.budget = (
+            study,
+            objective,
+            direction,
+            budget,
+        )
+        self.trials = {t.number: t for t in earlier}
+        done = sum(t.state in ("complete", "pruned") for t in earlier)
+        resumed = f", {done} finished before" if earlier else ""
+        self.note(f"study {study}: {direction} {objective}, {budget} trials{resumed}")
+        if self.live_on:
+            from rich.live import Live
+
+            self.live = Live(self._table(), console=self.console, refresh_per_second=2)
+            self.live.start()
+
+    def trial_begin(self, number: int, params: dict[str, Any]) -> _TrialEpochs:
+        self.running = (number, params, "starting", time.perf_counter())
+        self._refresh()
+        return _TrialEpochs(self, number)
+
+    def running_state(self, state: str) -> None:
+        if self.running is not None:
+            number, params, _, started = self.running
+            self.running = (number, params, state, started)
+            self._refresh()
+
+    def trial_end(self, trial: Any, best: Any) -> None:
+        from kgraph_cli.reporting import trial_line
+
+        self.running = None
+        self.trials[trial.number] = trial
+        self.best = best
+        if self.live is None and not self.quiet:
+            self.console.print(trial_line(trial, self.objective), highlight=False)
+        self._refresh()
+
+    def search_end(self, result: Any) -> None:
+        if self.live is not None:
+            self.running = None
+            self.live.update(self._table())
+            self.live.stop()
+            self.live = None
+
+    def _refresh(self) -> None:
+        if self.live is not None:
+            self.live.update(self._table())
+
+    def _table(self) -> Table:
+        from rich.markup import escape
+
+        from kgraph_cli.reporting import params_text
+
+        done = sum(t.state in ("complete", "pruned") for t in self.trials.values())
+        best = self.best
+        title = f"study {escape(self.study)}: {done}/{self.budget} trials"
+        if best is not None:
+            title += f", best {self.objective} {best.value:.4f} (trial {best.number})"
+        table = Table(title=title, title_justify="left", expand=False)
+        for name, justify in (("#", "right"), ("values", "left"), (self.objective, "right")):
+            table.add_column(name, justify=justify)  # type: ignore[arg-type]
+        table.add_column("state")
+        table.add_column("time", justify="right")
+        shown = sorted(self.trials.values(), key=lambda t: t.number)[-LIVE_TRIAL_ROWS:]
+        for trial in shown:
+            style = "bold green" if best is not None and trial.number == best.number else None
+            table.add_row(
+                str(trial.number),
+                escape(params_text(trial.params)),
+                f"{trial.value:.4f}" if trial.value is not None else "",
+                escape(trial.state + (f": {trial.message}" if trial.message else "")),
+                _clock_text(trial.seconds) if trial.seconds is not None else "",
+                style=style,
+            )
+        if self.running is not None:
+            number, params, state, started = self.running
+            table.add_row(
+                str(number),
+                escape(params_text(params)),
+                "",
+                f"running, {state}",
+                _clock_text(time.perf_counter() - started),
+                style="yellow",
+            )
+        return table

@@ -107,3 +107,67 @@ def keras_callback(reporter: TrainingReporter, epochs: int, steps: int | None) -
             reporter.train_end()
 
     return _Forward()
+
+
+class TuneReporter(Protocol):
+    """What `kgraph tune` tells while it searches; trials are
+    `tune.results.TrialRecord`s, the result a `TuneResult`."""
+
+    def note(self, message: str) -> None: ...
+    def search_begin(
+        self, study: str, objective: str, direction: str, budget: int, earlier: list[Any]
+    ) -> None: ...
+    def trial_begin(self, number: int, params: dict[str, Any]) -> TrainingReporter: ...
+    def trial_end(self, trial: Any, best: Any) -> None: ...
+    def search_end(self, result: Any) -> None: ...
+
+
+def params_text(params: dict[str, Any]) -> str:
+    """`layers.hidden1.units=64, train.compile.optimizer.learning_rate=0.0012`."""
+    from kgraph_cli.spec.tune import flow
+
+    return ", ".join(
+        f"{path}={value:.4g}" if isinstance(value, float) else f"{path}={flow(value)}"
+        for path, value in params.items()
+    )
+
+
+def trial_line(trial: Any, objective: str) -> str:
+    """One finished trial as a plain line: `trial 3 complete - 5.2s - val_loss 0.0812 - ...`."""
+    parts = [f"trial {trial.number} {trial.state}"]
+    if trial.seconds is not None:
+        parts.append(f"{trial.seconds:.1f}s")
+    if trial.value is not None:
+        parts.append(f"{objective} {trial.value:.4f}")
+    parts.append(params_text(trial.params))
+    if trial.message:
+        parts.append(trial.message)
+    return " - ".join(parts)
+
+
+class PlainTuneReporter:
+    """A line per finished trial (and the notes) on a stream; nothing when quiet."""
+
+    def __init__(self, stream: TextIO | None = None, quiet: bool = False):
+        self.lines = PlainReporter(stream, quiet)
+        self.objective = ""
+
+    def note(self, message: str) -> None:
+        self.lines.note(message)
+
+    def search_begin(
+        self, study: str, objective: str, direction: str, budget: int, earlier: list[Any]
+    ) -> None:
+        self.objective = objective
+        done = sum(t.state in ("complete", "pruned") for t in earlier)
+        resumed = f", {done} finished before" if earlier else ""
+        self.note(f"study {study}: {direction} {objective}, {budget} trials{resumed}")
+
+    def trial_begin(self, number: int, params: dict[str, Any]) -> TrainingReporter:
+        return PlainReporter(quiet=True)
+
+    def trial_end(self, trial: Any, best: Any) -> None:
+        self.note(trial_line(trial, self.objective))
+
+    def search_end(self, result: Any) -> None:
+        pass

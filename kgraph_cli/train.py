@@ -131,6 +131,8 @@ class TrainOptions:
     data_dir: Path | None = None
     strategy: str | None = None  # --strategy: replaces train.distribute's
     tensorboard: bool = False  # --tensorboard: TensorBoard logs in RUN_DIR/tensorboard
+    # Further Keras callbacks of the caller (a `kgraph tune` trial's pruning).
+    callbacks: tuple[Any, ...] = ()
 
 
 @dataclass
@@ -542,6 +544,7 @@ class _Run:
             # removes it once the run is complete.
             _backup_callback(run, written),
             keras_callback(reporter, epochs, steps),
+            *self.options.callbacks,
         ]
         started = time.perf_counter()
         self._fit(model, train_ds, val_ds, callbacks, recorder, 0, fit.epochs)

@@ -97,7 +97,6 @@ BEYOND_THE_GOLDEN_CORPUS = {
     "file": "a missing or unreadable spec file (test_loader.py)",
     "too-large": "a file over 20 MB or an alias bomb (test_loader.py)",
     "too-deep": "a graph over 20,000 layers: a 1 MB spec (test_deep.py)",
-    "override": "a malformed --set (test_overrides.py)",
     "plugin": "a --plugin that does not import (test_cli.py)",
     "callback": "a callback Keras refuses at train time (test_train.py)",
     "data": "the data checks of train, evaluate and predict (test_train.py, test_sources.py)",

@@ -66,8 +66,14 @@ SCHEMA_CODES = {
 }
 # What only the validator can know: the params of the spec's own blocks (and
 # how many argument sets `repeat` needs), and whether a module.Class layer's
-# plugin is loaded (--plugin is no part of the file).
-BEYOND_A_SCHEMA = {"29_block_unknown_arg", "36_plugin_without_flag", "79_block_arg_sets"}
+# plugin is loaded (--plugin is no part of the file), and what a search space's
+# values do where they go (the spec with a trial's values set).
+BEYOND_A_SCHEMA = {
+    "29_block_unknown_arg",
+    "36_plugin_without_flag",
+    "79_block_arg_sets",
+    "105_tune_corners",
+}
 # Problems of the YAML text itself, which the schema never sees.
 UNPARSEABLE = {"yaml", "duplicate-key", "encoding", "unsafe-tag", "empty"}
 

@@ -4,30 +4,39 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from kgraph_cli.errors import Diagnostic, Location, SpecError
 from kgraph_cli.spec.blocks import expand_blocks
 from kgraph_cli.spec.loader import YamlList, YamlMap, load_yaml_file, parse_yaml
 from kgraph_cli.spec.model import Spec
-from kgraph_cli.spec.overrides import apply_overrides
+from kgraph_cli.spec.overrides import apply_overrides, assign
 from kgraph_cli.spec.parse import SpecParser
 from kgraph_cli.spec.values import plain
 
 MAX_INCLUDE_DEPTH = 32
+# A value set at a spec path: (path, value, where the value is written, where the path is).
+Assignment = tuple[str, Any, Location, Location]
 
 
 def load_spec(
-    path: str | Path, overrides: list[str] | tuple[str, ...] = (), text: str | None = None
+    path: str | Path,
+    overrides: list[str] | tuple[str, ...] = (),
+    text: str | None = None,
+    assignments: Sequence[Assignment] = (),
 ) -> tuple[Spec, list[Diagnostic]]:
     """Load a spec with its includes and expanded blocks; `text`, when given, is
     the spec's content (one embedded in a model file), `path` then only names it.
+    `assignments`: values set after the overrides, each located where it was
+    written (a `kgraph tune` trial's values, as (path, value, location, path location)).
 
     Returns the spec and its diagnostics; raises SpecError when a problem
     stops loading altogether (unreadable file, YAML syntax error).
     """
     diagnostics: list[Diagnostic] = []
-    spec = _load_file(Path(path), str(path), list(overrides), diagnostics, [], text)
+    spec = _load_file(Path(path), str(path), list(overrides), diagnostics, [], text, assignments)
     diagnostics += expand_blocks(spec)
     return spec, diagnostics
 
@@ -39,12 +48,15 @@ def _load_file(
     diagnostics: list[Diagnostic],
     stack: list[tuple[Path, str, Location]],
     text: str | None = None,
+    assignments: Sequence[Assignment] = (),
 ) -> Spec:
     """`stack`: the files including this one, outermost first, each as (resolved
     path, displayed path, where it includes the next one)."""
     data = load_yaml_file(path, display) if text is None else parse_yaml(text, display)
     if overrides:
         apply_overrides(data, overrides)
+    for assignment in assignments:
+        assign(data, *assignment)
     parser = SpecParser(display)
     spec = parser.parse_spec(data)
     diagnostics += parser.diagnostics

@@ -18,6 +18,7 @@ TOP_KEYS = {
     "models": "further models, by name",
     "blocks": "reusable parameterised sub-graphs, by name",
     "train": "how to train the default model",
+    "tune": "what `kgraph tune` searches (ignored by the other commands)",
 }
 MODEL_KEYS = {
     "description": "free text",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from typing import Any
 
@@ -60,6 +61,16 @@ def apply_overrides(data: YamlMap, overrides: list[str]) -> None:
             problems.append(problem)
     if problems:
         raise SpecError(problems)
+
+
+def assign(data: YamlMap, path: str, value: Any, loc: Location, key_loc: Location) -> None:
+    """Set `path` (as --set takes it) to the plain `value`, located at `loc` (its
+    path at `key_loc`): a searched value of `kgraph tune`. Raises SpecError."""
+    value = parse_yaml(_VALUE_PREFIX + json.dumps(value), key_loc.file)["value"]
+    _relocate(value, loc)
+    problem = _set(data, path.split("."), value, key_loc, loc, key_loc.col)
+    if problem:
+        raise SpecError([problem])
 
 
 _VALUE_PREFIX = "value: "  # a value is parsed as the YAML `value: VALUE`

@@ -222,6 +222,46 @@ def _named_map(item: dict[str, Any], description: str) -> dict[str, Any]:
     }
 
 
+def _tune_schema() -> dict[str, Any]:
+    from kgraph_cli.spec.tune import DIRECTIONS, ENTRY_KEYS, PRUNERS, SAMPLERS, TUNE_KEYS
+
+    expression = {"type": "string", "pattern": r"^\s*(choice|int|float|bool)\b"}
+    entry = {
+        "oneOf": [
+            _described(expression, ENTRY_KEYS, "values"),
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["values"],
+                "properties": {
+                    "values": _described(expression, ENTRY_KEYS, "values"),
+                    "when": _described({"type": "string"}, ENTRY_KEYS, "when"),
+                },
+            },
+        ]
+    }
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "space": _described(
+                {"type": "object", "additionalProperties": entry}, TUNE_KEYS, "space"
+            ),
+            "objective": _described({"type": "string"}, TUNE_KEYS, "objective"),
+            "direction": _described({"enum": list(DIRECTIONS)}, TUNE_KEYS, "direction"),
+            "trials": _described({"type": "integer", "minimum": 1}, TUNE_KEYS, "trials"),
+            "timeout": _described(
+                {"oneOf": [{"type": "number", "exclusiveMinimum": 0}, {"type": "string"}]},
+                TUNE_KEYS,
+                "timeout",
+            ),
+            "sampler": _described({"enum": list(SAMPLERS)}, TUNE_KEYS, "sampler"),
+            "pruner": _described({"enum": list(PRUNERS)}, TUNE_KEYS, "pruner"),
+            "seed": _described({"type": "integer", "minimum": 0}, TUNE_KEYS, "seed"),
+        },
+    }
+
+
 def spec_json_schema() -> dict[str, Any]:
     """The JSON Schema (draft-07) of spec format version SPEC_VERSION."""
     layers = _named_map({"$ref": "#/definitions/node"}, TOP_KEYS["layers"])
@@ -281,6 +321,7 @@ def spec_json_schema() -> dict[str, Any]:
             "models": _named_map({"$ref": "#/definitions/model"}, TOP_KEYS["models"]),
             "blocks": _named_map({"$ref": "#/definitions/block"}, TOP_KEYS["blocks"]),
             "train": _described(train, TOP_KEYS, "train"),
+            "tune": _described(_tune_schema(), TOP_KEYS, "tune"),
         },
         "definitions": {
             "ref": {

@@ -4,6 +4,7 @@ arguments against the layer registry, and ops and constants (`constants.py`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from kgraph_cli.layers import (
     string_identifiers,
 )
 from kgraph_cli.spec.applications import check_application
-from kgraph_cli.spec.assemble import load_spec
+from kgraph_cli.spec.assemble import Assignment, load_spec
 from kgraph_cli.spec.constants import check_constant_refs, check_op, check_unresolved_params
 from kgraph_cli.spec.graph import ModelGraph, check_model_graph, depends_on_inputs, resolve
 from kgraph_cli.spec.loader import YamlMap
@@ -41,10 +42,11 @@ def validate_spec(
     overrides: list[str] | tuple[str, ...] = (),
     plugins: list[str] | tuple[str, ...] = (),
     text: str | None = None,
+    assignments: Sequence[Assignment] = (),
 ) -> ValidSpec:
-    """Load and check a spec (or spec `text` named `path`); raise SpecError with
-    every problem found."""
-    spec, diagnostics = load_spec(path, overrides, text)
+    """Load and check a spec (or spec `text` named `path`), with `assignments`
+    (assemble.load_spec); raise SpecError with every problem found."""
+    spec, diagnostics = load_spec(path, overrides, text, assignments)
     registry = LayerRegistry(plugins)
     checker = _Checker(spec, registry)
     diagnostics += checker.run()
@@ -52,6 +54,10 @@ def validate_spec(
         from kgraph_cli.spec.train import parse_train
 
         diagnostics += parse_train(spec.train, spec.models[spec.default], spec.file)[1]
+    if isinstance(spec.data, dict) and "tune" in spec.data:
+        from kgraph_cli.spec.tune import parse_tune
+
+        diagnostics += parse_tune(spec.data["tune"], (), spec.file)[1]
     if any(d.is_error for d in diagnostics):
         raise SpecError(diagnostics)
     return ValidSpec(spec, registry, checker.graphs, checker.model_order, diagnostics)
