@@ -28,9 +28,10 @@ $(BIN)/kgraph: pyproject.toml
 	$(BIN)/pip install --quiet -e ".[$(EXTRAS)]"
 	@touch $@
 
-# On every core (pytest-xdist); the slowest tests are listed at the end.
+# On every core (pytest-xdist), a test file per worker (the README's commands
+# run in order in one folder); the slowest tests are listed at the end.
 test: install
-	$(BIN)/pytest -q -n auto --durations=15
+	$(BIN)/pytest -q -n auto --dist loadfile --durations=15
 
 # Pure-Python tests only: no TensorFlow import in the tests themselves (20-30 s;
 # a few of them start kgraph in a subprocess to prove it stays TensorFlow-free).

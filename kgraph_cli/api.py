@@ -50,7 +50,9 @@ Names = list[str] | tuple[str, ...]
 __all__ = [
     "CheckResult",
     "PlainReporter",
+    "PlainTuneReporter",
     "TrainingReporter",
+    "TuneReporter",
     "build",
     "evaluate",
     "import_model",

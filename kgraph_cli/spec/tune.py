@@ -21,6 +21,7 @@ at that path is what `kgraph train` uses; a trial replaces it.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -58,7 +59,21 @@ DEFAULT_TRIALS = 20
 MAX_TRIALS = 100_000
 MAX_CHOICES = 1_000
 # Metric names that are better lower; anything else (accuracy, auc...) is maximized.
-_LOWER_IS_BETTER = ("loss", "error", "crossentropy", "hinge", "divergence", "mse", "mae")
+_LOWER_IS_BETTER = (
+    "loss",
+    "error",
+    "crossentropy",
+    "hinge",
+    "divergence",
+    "mse",
+    "mae",
+    "mape",
+    "msle",
+    "poisson",
+    "logcosh",
+)
+# Words YAML reads as booleans or null, whatever their case.
+_YAML_WORDS = {"true", "false", "null"}
 _EXPRESSION = re.compile(r"^\s*([A-Za-z_]\w*)\s*(?:\((.*)\))?\s*$", re.DOTALL)
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*$")
 EXPRESSION_HINT = (
@@ -93,7 +108,14 @@ class Param:
             return list(self.choices)
         if self.kind == "bool":
             return [False, True]
-        return [self.low, self.high] if self.low != self.high else [self.low]
+        high = self.high if self.step is None else self.low + self._steps() * self.step
+        if self.kind == "float" and self.step is not None:
+            high = round(high, 12)
+        return [self.low, high] if self.low != high else [self.low]
+
+    def _steps(self) -> int:
+        """How many whole steps fit between the bounds."""
+        return int(math.floor((self.high - self.low) / self.step + 1e-9))
 
     def grid(self) -> list[Any] | None:
         """Every value, for the grid sampler; None for a continuous range."""
@@ -105,8 +127,7 @@ class Param:
                 return list(range(int(self.low), int(self.high) + 1))
             return list(range(int(self.low), int(self.high) + 1, step))
         if self.step is not None:
-            count = int(round((self.high - self.low) / self.step)) + 1
-            return [round(self.low + i * self.step, 12) for i in range(count)]
+            return [round(self.low + i * self.step, 12) for i in range(self._steps() + 1)]
         return None
 
     def expression(self) -> str:
@@ -159,11 +180,14 @@ def flow(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, float):
         return repr(value)
-    if isinstance(value, int | str) and not isinstance(value, bool):
-        text = str(value)
-        if isinstance(value, str) and (not re.fullmatch(r"[A-Za-z_][\w.\-/]*", text)):
-            return json.dumps(value)
-        return text
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        # Plain where YAML reads the word back as that string (not `true`, `null`).
+        plain_word = re.fullmatch(r"[A-Za-z_][\w.\-/]*", value)
+        if plain_word and value.lower() not in _YAML_WORDS:
+            return value
+        return json.dumps(value)
     return json.dumps(value, separators=(", ", ": "))
 
 
@@ -188,7 +212,8 @@ class _TuneParser(FieldChecker):
             if key in section:
                 value = self.string(section, key, "tune", "")
                 allowed = {"direction": DIRECTIONS, "sampler": SAMPLERS, "pruner": PRUNERS}
-                if value and key in allowed and value not in allowed[key]:
+                written = isinstance(section[key], str)
+                if written and key in allowed and value not in allowed[key]:
                     self.error(
                         "unknown-value",
                         f"tune.{key} must be one of {', '.join(allowed[key])}, got '{value}'",
@@ -287,7 +312,7 @@ class _TuneParser(FieldChecker):
                 hint="e.g. --tune 'layers.hidden1.units=choice(32, 64, 128)'",
             )
             return None
-        expression, _, when = rest.partition(" when ")
+        expression, when = _split_condition(rest)
         where = Location(TUNE_FILE, number, len(path) + 2, max(len(expression.rstrip()), 1))
         param = self.param(path.strip(), expression, where, loc, path.strip())
         if param is not None and when.strip():
@@ -478,6 +503,24 @@ class _TuneParser(FieldChecker):
         return replace(param, when=(other.strip(), value), when_loc=where)
 
 
+def _split_condition(text: str) -> tuple[str, str]:
+    """`EXPRESSION when PATH=VALUE` split at the first ` when ` outside quotes
+    and brackets (a choice may hold the word); the condition is '' without one."""
+    quote, depth = "", 0
+    for index, char in enumerate(text):
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif depth == 0 and text.startswith(" when ", index):
+            return text[:index], text[index + len(" when ") :]
+    return text, ""
+
+
 def _plain(value: Any) -> Any:
     from kgraph_cli.spec.values import plain
 
@@ -506,11 +549,11 @@ def _is_number(value: Any, kinds: Any) -> bool:
 
 
 def parse_tune(
-    section: Any, entries: list[str] | tuple[str, ...], file: str
+    section: Any, entries: list[str] | tuple[str, ...], file: str, loc: Location | None = None
 ) -> tuple[TuneSpec, list[Diagnostic]]:
-    """The `tune:` section of spec `file` (None when it has none) with the
-    --tune `entries` added (an entry replaces the section's at the same path);
-    every problem located."""
+    """The `tune:` section of spec `file` (None when it has none; written at
+    `loc`) with the --tune `entries` added (an entry replaces the section's
+    at the same path); every problem located."""
     parser = _TuneParser(file)
     settings: dict[str, Any] = {}
     params: list[Param] = []
@@ -519,7 +562,7 @@ def parse_tune(
             parser.error(
                 "type",
                 f"tune must be a mapping, got {describe(section)}",
-                getattr(section, "loc", None) or Location(file),
+                getattr(section, "loc", None) or loc or Location(file),
                 "tune",
                 "e.g. `tune: {space: {layers.hidden1.units: choice(32, 64)}}`",
             )
@@ -531,7 +574,11 @@ def parse_tune(
     for number, text in enumerate(entries, start=1):
         param = parser.cli_entry(number, text)
         if param is not None:
-            params = [p for p in params if p.path != param.path] + [param]
+            paths = [p.path for p in params]
+            if param.path in paths:  # it replaces the section's entry, in its place
+                params[paths.index(param.path)] = param
+            else:
+                params.append(param)
     _check_conditions(parser, params)
     return TuneSpec(tuple(params), **settings), parser.diagnostics
 
@@ -579,7 +626,8 @@ def _can_take(param: Param, value: Any) -> bool:
 def tune_of(spec_data: Any, entries: list[str] | tuple[str, ...], file: str) -> TuneSpec:
     """The TuneSpec of a loaded spec's data and --tune entries; raises SpecError."""
     section = spec_data.get("tune") if isinstance(spec_data, dict) else None
-    tune, diagnostics = parse_tune(section, entries, file)
+    loc = spec_data.value_loc("tune") if isinstance(spec_data, YamlMap) and section else None
+    tune, diagnostics = parse_tune(section, entries, file, loc)
     if any(d.is_error for d in diagnostics):
         raise SpecError(diagnostics)
     return tune

@@ -57,7 +57,7 @@ def validate_spec(
     if isinstance(spec.data, dict) and "tune" in spec.data:
         from kgraph_cli.spec.tune import parse_tune
 
-        diagnostics += parse_tune(spec.data["tune"], (), spec.file)[1]
+        diagnostics += parse_tune(spec.data["tune"], (), spec.file, spec.data.value_loc("tune"))[1]
     if any(d.is_error for d in diagnostics):
         raise SpecError(diagnostics)
     return ValidSpec(spec, registry, checker.graphs, checker.model_order, diagnostics)

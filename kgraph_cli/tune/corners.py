@@ -49,15 +49,29 @@ def check_space(
         return problems
     from kgraph_cli.build import ModelBuilder
 
-    for end, name in ((0, "low"), (-1, "high")):
-        values = corner(tune, end)
+    def build_problems(values: list[tuple[Param, Any]]) -> list[Diagnostic]:
         assignments = [_assignment(p, v) for p, v in values]
         try:
             valid = validate_spec(spec, overrides, plugins, assignments=assignments)
             ModelBuilder(valid).build_all()
         except SpecError as exc:
+            return exc.diagnostics
+        return []
+
+    for end, name in ((0, "low"), (-1, "high")):
+        values = corner(tune, end)
+        if not build_problems(values):
+            continue
+        # Which value alone does it (the others as the spec has them), if one does.
+        alone = False
+        for param, value in values:
+            found = build_problems([*_condition_values(tune, param), (param, value)])
+            if found:
+                alone = True
+                add(found, f"{param.path}={flow(value)}", [param])
+        if not alone:
             shown = ", ".join(f"{p.path}={flow(v)}" for p, v in values)
-            add(exc.diagnostics, f"the {name} corner ({shown})", [p for p, _ in values])
+            add(build_problems(values), f"the {name} corner ({shown})", [p for p, _ in values])
     return problems
 
 
@@ -84,14 +98,18 @@ def holds(param: Param, chosen: dict[str, Any]) -> bool:
     return path in chosen and chosen[path] in allowed
 
 
-def _condition(tune: TuneSpec, param: Param) -> list[Assignment]:
+def _condition_values(tune: TuneSpec, param: Param) -> list[tuple[Param, Any]]:
     """The values of the params `param` depends on that make its `when:` hold."""
     if param.when is None:
         return []
     path, value = param.when
     other = tune.param(path)
     first = value[0] if isinstance(value, list) else value
-    return [*_condition(tune, other), _assignment(other, first)] if other else []
+    return [*_condition_values(tune, other), (other, first)] if other else []
+
+
+def _condition(tune: TuneSpec, param: Param) -> list[Assignment]:
+    return [_assignment(p, v) for p, v in _condition_values(tune, param)]
 
 
 def _assignment(param: Param, value: Any) -> Assignment:

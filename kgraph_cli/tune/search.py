@@ -11,7 +11,9 @@ is marked failed and interrupted; the same command runs its values first.
 
 from __future__ import annotations
 
+import json
 import math
+import random
 import time
 import warnings
 from dataclasses import dataclass, field, replace
@@ -36,9 +38,11 @@ from kgraph_cli.tune.results import (
 from kgraph_cli.tune.study import (
     StudyPlan,
     categorical,
+    check_sampler,
     counts,
     default_storage,
     fingerprint,
+    grid_points,
     import_optuna,
     make_sampler,
     open_study,
@@ -88,6 +92,7 @@ class _Search:
     started: float = field(default_factory=time.monotonic)
     failures_in_a_row: int = 0
     last_error: KgraphError | None = None
+    grid: list[dict[str, Any]] | None = None
 
     # -- the budget ---------------------------------------------------
     def why_stop(self) -> str:
@@ -98,10 +103,22 @@ class _Search:
         timeout = self.tune.timeout
         if timeout is not None and time.monotonic() - self.started >= timeout:
             return f"the {timeout:g} s timeout"
-        sampler = self.study.sampler
-        if hasattr(sampler, "is_exhausted") and sampler.is_exhausted(self.study):
-            return "every value of the grid"
         return ""
+
+    def next_grid_point(self, place: int) -> bool:
+        """Enqueue a point of the grid no trial has taken (a failed trial's
+        values too: they would fail again); False when every one has."""
+        if self.grid is None:
+            self.grid = grid_points(self.tune)
+        trials = self.study.get_trials(deepcopy=False)
+        if any(state_name(t.state) == "waiting" for t in trials):
+            return True  # an interrupted trial's values, queued to run again
+        taken = {_point_key(t.params) for t in trials if not t.user_attrs.get(INTERRUPTED)}
+        left = [p for p in self.grid if _point_key(p) not in taken]
+        if not left:
+            return False
+        self.study.enqueue_trial(random.Random(self.tune.seed + place).choice(left))
+        return True
 
     # -- one trial ----------------------------------------------------
     def objective(self, trial: Any) -> float:
@@ -120,8 +137,8 @@ class _Search:
             raise
         except KgraphError as exc:  # these values do not build or train: the next ones may
             self.last_error = exc
-            trial.set_user_attr("message", str(exc))
-            raise _TrialFailed(str(exc)) from exc
+            trial.set_user_attr("message", failure_text(exc))
+            raise _TrialFailed(failure_text(exc)) from exc
         finally:
             _clear_keras()
         trial.set_user_attr("seconds", result.seconds)
@@ -160,6 +177,7 @@ class _Search:
     # -- the loop -----------------------------------------------------
     def run(self) -> str:
         optuna = import_optuna()
+        self.started = time.monotonic()
         self.retry_interrupted()
         while not (stopped := self.why_stop()):
             # Reseeded for each trial by its place in the search (interrupted
@@ -168,7 +186,10 @@ class _Search:
             trials = self.study.get_trials(deepcopy=False)
             place = sum(not t.user_attrs.get(INTERRUPTED) for t in trials)
             self.study.sampler = make_sampler(self.tune, self.tune.seed + place)
-            before = {t.number for t in self.study.get_trials(deepcopy=False)}
+            before = {t.number for t in trials if state_name(t.state) != "waiting"}
+            if self.tune.sampler == "grid" and not self.next_grid_point(place):
+                stopped = "every value of the grid"
+                break
             try:
                 self.study.optimize(self.objective, n_trials=1, catch=(_TrialFailed,))
             except KeyboardInterrupt:
@@ -215,6 +236,22 @@ class _Search:
             stopped,
             importances(self.study),
         )
+
+
+def failure_text(error: KgraphError) -> str:
+    """Why a trial failed, in one line: a spec problem with where it is."""
+    if isinstance(error, SpecError):
+        shown = [
+            f"{d.path}: {d.message}" if d.path else d.message
+            for d in error.diagnostics
+            if d.is_error
+        ]
+        return "; ".join(shown[:3]) + (f" (and {len(shown) - 3} more)" if len(shown) > 3 else "")
+    return str(error)
+
+
+def _point_key(params: dict[str, Any]) -> str:
+    return json.dumps(params, sort_keys=True)
 
 
 class _TrialFailed(KgraphError):
@@ -387,6 +424,7 @@ def run_tune(
     problems = check_space(spec, overrides, plugins, tune, build=options.build_check)
     if problems:
         raise SpecError(problems)
+    check_sampler(tune)  # a grid without one, CMA-ES without cmaes: said now
     from kgraph_cli.spec.assemble import resolved_spec_text
 
     objective = tune.objective_name(validation=train.fit.validation is not None)
@@ -442,4 +480,5 @@ def _check_tune_dir(tune_dir: Path, force: bool) -> None:
             shutil.rmtree(tune_dir)
         return
     if tune_dir.exists() and not (tune_dir / TUNE_FILE).is_file():
-        check_folder_output(tune_dir, False, TUNE_DIRECTORY, "name another --out")
+        # Only an empty folder passes: one with files is not kgraph's to search in.
+        check_folder_output(tune_dir, True, TUNE_DIRECTORY)

@@ -23,6 +23,7 @@ FINGERPRINT = "kgraph_fingerprint"  # the study's user attribute: what it search
 # another process marks that trial failed and runs its values again.
 HEARTBEAT_SECONDS = 20
 GRACE_SECONDS = 60
+MAX_GRID_POINTS = 100_000
 
 
 def import_optuna() -> Any:
@@ -123,16 +124,9 @@ def make_sampler(tune: TuneSpec, seed: int) -> Any:
     samplers = optuna.samplers
     if tune.sampler == "random":
         return samplers.RandomSampler(seed=seed)
-    if tune.sampler == "grid":
-        return samplers.GridSampler(grid_space(tune), seed=seed)
+    if tune.sampler == "grid":  # each trial's point is enqueued (search.py)
+        return samplers.RandomSampler(seed=seed)
     if tune.sampler == "cmaes":
-        try:
-            import cmaes  # noqa: F401 - Optuna's CmaEsSampler needs it
-        except ImportError:
-            raise MissingDependencyError(
-                "the cmaes sampler needs the cmaes package, which is not installed",
-                "pip install 'kgraph[tune]' or pip install cmaes",
-            ) from None
         # Categorical values are sampled independently (CMA-ES is for numbers).
         return samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
     # A third of a small budget explores at random before TPE models it.
@@ -142,29 +136,58 @@ def make_sampler(tune: TuneSpec, seed: int) -> Any:
     )
 
 
-def grid_space(tune: TuneSpec) -> dict[str, list[Any]]:
-    """Every value of every param, for the grid sampler; a continuous range
-    is an error located at it."""
+def check_sampler(tune: TuneSpec) -> None:
+    """What the sampler needs, before anything is written: a finite grid, the
+    cmaes package."""
+    if tune.sampler == "grid":
+        grid_points(tune)
+    if tune.sampler == "cmaes":
+        try:
+            import cmaes  # noqa: F401 - Optuna's CmaEsSampler needs it
+        except ImportError:
+            raise MissingDependencyError(
+                "the cmaes sampler needs the cmaes package, which is not installed",
+                "pip install 'kgraph[tune]' or pip install cmaes",
+            ) from None
+
+
+def grid_points(tune: TuneSpec) -> list[dict[str, Any]]:
+    """Every combination of the params' values (a conditional param only where
+    its condition holds), as Optuna stores them; a continuous range, or more
+    than MAX_GRID_POINTS combinations, is an error located at the space."""
+    from kgraph_cli.tune.corners import holds
+
     problems = []
-    grid = {}
+    points: list[dict[str, Any]] = [{}]
     for param in tune.space:
         values = param.grid()
         if values is None:
-            problems.append(
-                Diagnostic(
-                    "search-space",
-                    f"the grid sampler cannot search {param.expression()}: it has no finite grid",
-                    param.loc,
-                    f"tune.space.{param.path}",
-                    "give it a step (float(0, 0.5, step=0.1)), make it a choice, "
-                    "or use another sampler",
-                )
-            )
-        else:
-            grid[param.path] = [categorical(param, v) for v in values]
+            problems.append(_grid_problem(param, "it has no finite grid"))
+            continue
+        spec_values: list[dict[str, Any]] = []
+        for point in points:
+            chosen = {p.path: spec_value(p, point[p.path]) for p in tune.space if p.path in point}
+            if holds(param, chosen):
+                spec_values += [{**point, param.path: categorical(param, v)} for v in values]
+            else:
+                spec_values.append(point)
+        points = spec_values
+        if len(points) > MAX_GRID_POINTS:
+            problems.append(_grid_problem(param, f"the grid passes {MAX_GRID_POINTS:,} points"))
+            break
     if problems:
         raise SpecError(problems)
-    return grid
+    return points
+
+
+def _grid_problem(param: Param, why: str) -> Diagnostic:
+    return Diagnostic(
+        "search-space",
+        f"the grid sampler cannot search {param.expression()}: {why}",
+        param.loc,
+        f"tune.space.{param.path}",
+        "give ranges a step (float(0, 0.5, step=0.1)), use choices, or another sampler",
+    )
 
 
 def make_pruner(tune: TuneSpec, epochs: int) -> Any:
