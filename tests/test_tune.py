@@ -56,6 +56,28 @@ def tune(args: list[Any], exit_code: int = 0) -> dict[str, Any]:
     return json.loads(result.stdout)
 
 
+def hparams_of(log_dir: Path) -> dict[str, Any]:
+    """The values a trial wrote for TensorBoard's HParams dashboard."""
+    import tensorflow as tf
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    for events in log_dir.glob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(events)):
+            for value in event.summary.value:
+                if value.metadata.plugin_data.plugin_name == "hparams":
+                    data = plugin_data_pb2.HParamsPluginData.FromString(
+                        value.metadata.plugin_data.content
+                    )
+                    if data.HasField("session_start_info"):
+                        found = data.session_start_info.hparams
+                        return {key: _hparam(found[key]) for key in found}
+    return {}
+
+
+def _hparam(value: Any) -> Any:
+    return getattr(value, value.WhichOneof("kind"))  # numbers come back as floats: 8.0 == 8
+
+
 def params_of(summary: dict[str, Any]) -> list[dict[str, Any]]:
     return [t["params"] for t in sorted(summary["trials"], key=lambda t: t["number"])]
 
@@ -71,6 +93,7 @@ def test_trials_are_run_directories_and_best_yaml_trains_the_best_again(write_sp
         assert run == out / "trials" / f"{trial['number']:04d}"
         assert (run / "metrics.json").is_file() and (run / "model.keras").is_file()
         assert list((run / "tensorboard" / "train").glob("events.out.tfevents.*"))
+        assert hparams_of(run / "tensorboard") == trial["params"]
         history = json.loads((run / "history.json").read_text())
         assert trial["value"] == max(history["val_accuracy"])  # the best epoch's
         assert trial["epochs"] == 2
@@ -216,6 +239,27 @@ def test_the_median_pruner_stops_trials_behind_the_others(write_spec, tmp_path: 
         # A pruned trial's run directory is finished like any other.
         assert (Path(trial["run_dir"]) / "metrics.json").is_file()
     assert all(t["epochs"] == 4 for t in complete)
+
+
+def test_hyperband_prunes_at_its_rungs_and_cmaes_searches_numbers(write_spec, tmp_path: Path):
+    spec = write_spec(SPEC.replace("epochs: 2", "epochs: 4") + PRUNED_SPACE)
+    summary = tune([spec, "--out", tmp_path / "hb", "--pruner", "hyperband", "--trials", 10])
+    pruned = [t for t in summary["trials"] if t["state"] == "pruned"]
+    assert pruned and all(t["epochs"] < 4 for t in pruned)
+    numbers = SPEC + (
+        "tune:\n  space:\n"
+        "    train.compile.optimizer.learning_rate: float(0.001, 0.1, log)\n"
+        "    layers.h.units: int(4, 32)\n"
+    )
+    spec = write_spec(numbers, "numbers.yaml")
+    args = ["--sampler", "cmaes", "--trials", 4, "--objective", "val_accuracy"]
+    summary = tune([spec, "--out", tmp_path / "cma", *args, "--direction", "minimize"])
+    assert summary["direction"] == "minimize" and summary["counts"] == {"complete": 4}
+    best = min(t["value"] for t in summary["trials"])
+    assert summary["best"]["value"] == best
+    for trial in summary["trials"]:
+        assert 0.001 <= trial["params"]["train.compile.optimizer.learning_rate"] <= 0.1
+        assert 4 <= trial["params"]["layers.h.units"] <= 32
 
 
 GRID = """\

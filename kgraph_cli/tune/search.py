@@ -143,6 +143,8 @@ class _Search:
             _clear_keras()
         trial.set_user_attr("seconds", result.seconds)
         trial.set_user_attr("epochs", result.epochs)
+        if self.options.tensorboard:
+            write_hparams(run_dir, shown, trial.number)
         if pruning.missing is not None:
             raise _missing_objective(self.tune, self.plan.objective_name, pruning.missing)
         value = pruning.best()
@@ -391,6 +393,22 @@ def importances(study: Any) -> dict[str, float]:
     except (ValueError, RuntimeError, ZeroDivisionError):
         return {}
     return {name: round(float(value), 6) for name, value in found.items()}
+
+
+def write_hparams(run_dir: Path, params: dict[str, Any], number: int) -> None:
+    """The trial's values for TensorBoard's HParams dashboard, beside its
+    scalars (`tensorboard --logdir TUNE_DIR/trials` compares the trials)."""
+    import tensorflow as tf
+    from tensorboard.plugins.hparams import api as hp
+
+    from kgraph_cli.train import TENSORBOARD_DIR
+
+    values = {
+        path: value if isinstance(value, bool | int | float | str) else flow(value)
+        for path, value in params.items()
+    }
+    with tf.summary.create_file_writer(str(run_dir / TENSORBOARD_DIR)).as_default():
+        hp.hparams(values, trial_id=f"trial {number}")
 
 
 def _clear_keras() -> None:
