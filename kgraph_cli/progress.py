@@ -280,13 +280,13 @@ class TuneTable:
     def search_end(self, result: Any) -> None:
         if self.live is not None:
             self.running = None
-            self.live.update(self._table())
+            self.live.update(self._table(), refresh=True)
             self.live.stop()
             self.live = None
 
     def _refresh(self) -> None:
         if self.live is not None:
-            self.live.update(self._table())
+            self.live.update(self._table(), refresh=True)
 
     def _table(self) -> Table:
         from rich.markup import escape

@@ -208,3 +208,48 @@ def test_keras_steps_per_execution_never_overshoots() -> None:
     assert seen and all(total == 41 for _, total in seen)
     assert max(done for done, _ in seen) == 41
     assert all(done <= 41 for done, _ in seen)
+
+
+def _trial(number: int, value: float, state: str = "complete", **params: Any) -> Any:
+    from kgraph_cli.tune.results import TrialRecord
+
+    return TrialRecord(number, state, params or {"units": 8, "kernel": [3, 3]}, value, 1.5, 2)
+
+
+def test_the_tune_table_shows_each_trial_the_running_one_and_the_best() -> None:
+    from kgraph_cli.progress import TuneTable
+
+    console = terminal(160, record=True)
+    table = TuneTable(console)
+    table.search_begin("digits", "val_accuracy", "maximize", 3, [_trial(0, 0.91)])
+    epochs = table.trial_begin(1, {"units": 16, "kernel": [5, 5]})
+    epochs.train_begin(4, None)
+    epochs.epoch_begin(0)
+    epochs.epoch_end(0, {"val_accuracy": 0.5})
+    running = console.export_text(clear=False)
+    assert "running, epoch 1/4: val_accuracy 0.5000" in running
+    assert "kernel=[5, 5]" in running  # values with brackets are not taken for markup
+    best = _trial(1, 0.97, units=16)
+    table.trial_end(best, best)
+    table.trial_end(_trial(2, 0.40, "pruned"), best)
+    table.search_end(None)
+    text = console.export_text()
+    assert "study digits: 2/3 trials, best val_accuracy 0.9700 (trial 1)" in text
+    assert "study digits: maximize val_accuracy, 3 trials, 1 finished before" in text
+    for row in ("0.9100", "0.9700", "0.4000", "pruned"):
+        assert row in text
+
+
+def test_without_a_terminal_the_tune_table_prints_a_line_per_trial() -> None:
+    from kgraph_cli.progress import TuneTable
+
+    out = io.StringIO()
+    table = TuneTable(Console(file=out, width=200, force_terminal=False, color_system=None))
+    table.search_begin("digits", "val_loss", "minimize", 2, [])
+    table.trial_begin(0, {"units": 8})
+    table.trial_end(_trial(0, 0.25, units=8), None)
+    table.search_end(None)
+    assert out.getvalue().splitlines() == [
+        "study digits: minimize val_loss, 2 trials",
+        "trial 0 complete - 1.5s - val_loss 0.2500 - units=8",
+    ]
