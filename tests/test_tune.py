@@ -400,3 +400,23 @@ def test_without_optuna_the_error_says_what_to_install(
 def test_the_shipped_digits_search_validates():
     result = invoke(["validate", REPO / "specs" / "digits_tune.yaml"])
     assert "ok" in result.stdout
+
+
+def test_best_yaml_finds_the_data_files_of_a_spec_elsewhere(write_spec, tmp_path: Path):
+    import numpy as np
+
+    project = tmp_path / "project"
+    (project / "data").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 8)).astype("float32"), rng.integers(0, 3, 64)
+    np.savez(project / "data" / "samples.npz", x=x, y=y)
+    source = "    source: {npz: data/samples.npz}\n    inputs: {x: x}\n    targets: {out: y}\n"
+    text = SPEC.replace("    source: {generated: 96}\n", source)
+    spec = write_spec(text + SPACE, "project/spec.yaml")
+    out = tmp_path / "elsewhere" / "tune"
+    tune([spec, "--out", out, "--trials", 1])
+    import yaml
+
+    best = yaml.safe_load((out / "best.yaml").read_text())
+    assert best["train"]["data"]["source"]["npz"] == str(project / "data" / "samples.npz")
+    invoke(["train", out / "best.yaml", "--out", tmp_path / "again", "-q"])

@@ -163,3 +163,35 @@ def resolved_spec_text(spec: Spec) -> str:
         paths = [include] if isinstance(include, str) else include
         data["include"] = [str((folder / p).resolve()) for p in paths]
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+
+def with_absolute_data_paths(data: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """`data` (a spec as plain data) with the relative file paths of its
+    `train:` sources (`npz`, `csv`, `images`...) made absolute from `folder`,
+    the spec's: the spec then trains from wherever it is written."""
+    from kgraph_cli.spec.train.keys import PATH_SOURCES
+
+    def absolute(path: Any) -> Any:
+        if isinstance(path, str) and not Path(path).is_absolute():
+            return str((folder / path).resolve())
+        if isinstance(path, list):
+            return [absolute(p) for p in path]
+        if isinstance(path, dict):
+            return {key: absolute(p) for key, p in path.items()}
+        return path
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            source = value.get("source")
+            if isinstance(source, dict):
+                for kind in PATH_SOURCES:
+                    if kind in source:
+                        source[kind] = absolute(source[kind])
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(data.get("train"))
+    return data

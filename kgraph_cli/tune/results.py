@@ -70,6 +70,7 @@ class TuneResult:
     """A search as it stands: every trial of the study, the best, the files."""
 
     tune_dir: Path
+    spec: str  # the spec file searched
     study: str
     storage: str
     objective: str
@@ -87,6 +88,7 @@ class TuneResult:
             counts[trial.state] = counts.get(trial.state, 0) + 1
         return {
             "tune_dir": str(self.tune_dir),
+            "spec": self.spec,
             "study": self.study,
             "storage": self.storage,
             "objective": self.objective,
@@ -156,7 +158,9 @@ def best_spec_text(trial_spec: str, result: TuneResult) -> str:
     `tune:` section, headed by where it comes from."""
     import yaml
 
-    data = yaml.safe_load(trial_spec)
+    from kgraph_cli.spec.assemble import with_absolute_data_paths
+
+    data = with_absolute_data_paths(yaml.safe_load(trial_spec), Path(result.spec).parent)
     data.pop("tune", None)
     best = result.best
     assert best is not None

@@ -229,6 +229,7 @@ class _Search:
         trials = [record_of(t) for t in self.study.get_trials(deepcopy=False)]
         return TuneResult(
             self.tune_dir,
+            str(self.spec),
             self.plan.name,
             self.plan.storage,
             self.plan.objective_name,

@@ -120,6 +120,8 @@ SOURCE_KINDS: dict[str, dict[str, str]] = {
         "positions": "inputs that get positions 0..N-1 along their last axis, not random ids",
     },
 }
+# The source kinds whose option is a path (or paths) relative to the spec's folder.
+PATH_SOURCES = ("npz", "npy", "csv", "images", "tfrecord")
 # The keras.datasets collections kgraph reads (from their files, or downloaded),
 # and `digits`, which ships with kgraph (1,797 8x8 images). The one list of
 # dataset names: kgraph_cli.data.sources.keras_datasets keys its files by it.
