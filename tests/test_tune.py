@@ -420,3 +420,36 @@ def test_best_yaml_finds_the_data_files_of_a_spec_elsewhere(write_spec, tmp_path
     best = yaml.safe_load((out / "best.yaml").read_text())
     assert best["train"]["data"]["source"]["npz"] == str(project / "data" / "samples.npz")
     invoke(["train", out / "best.yaml", "--out", tmp_path / "again", "-q"])
+
+
+def test_a_trial_whose_process_was_killed_runs_again(
+    write_spec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    import signal
+    import time
+
+    import kgraph_cli.tune.study as study_module
+
+    spec = write_spec((SPEC + SPACE).replace("epochs: 2", "epochs: 30"))
+    out = tmp_path / "tune"
+    kgraph = str(Path(sys.executable).parent / "kgraph")
+    worker = subprocess.Popen(
+        [kgraph, "tune", str(spec), "--out", str(out), "-q"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 300
+    while not (out / "trials" / "0000" / "history.json").is_file():  # an epoch into trial 0
+        assert worker.poll() is None and time.monotonic() < deadline
+        time.sleep(0.2)
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    # The next process finds the dead trial's heartbeat stale (after the grace
+    # period, shortened here) and runs its values again.
+    monkeypatch.setattr(study_module, "GRACE_SECONDS", 1)
+    time.sleep(2)
+    summary = tune([spec, "--out", out, "--trials", 2])
+    states = {t["number"]: t["state"] for t in summary["trials"]}
+    assert states[0] == "failed" and list(states.values()).count("complete") == 2
+    retried = [t for t in summary["trials"] if t["number"] > 0]
+    assert retried[0]["params"] == summary["trials"][0]["params"]

@@ -97,6 +97,9 @@ class _Search:
     # -- the budget ---------------------------------------------------
     def why_stop(self) -> str:
         """Why no further trial starts ('' while the budget lasts)."""
+        # A trial whose process died is failed (and queued again) first: it
+        # does not hold a place in the budget.
+        import_optuna().storages.fail_stale_trials(self.study)
         found = counts(self.study)
         if found["complete"] + found["pruned"] + found["running"] >= self.tune.trials:
             return f"{self.tune.trials} trials"
@@ -456,7 +459,7 @@ def run_tune(
         options.study or spec.stem,
         storage,
         direction,
-        fingerprint(resolved_spec_text(valid.spec), tune, objective, direction),
+        fingerprint(resolved_spec_text(valid.spec), model, tune, objective, direction),
         objective,
     )
     tune_dir.mkdir(parents=True, exist_ok=True)

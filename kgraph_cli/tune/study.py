@@ -55,12 +55,12 @@ def default_storage(tune_dir: Path) -> str:
     return f"sqlite:///{(tune_dir / STUDY_FILE).resolve()}"
 
 
-def fingerprint(spec_text: str, tune: TuneSpec, objective: str, direction: str) -> str:
+def fingerprint(spec_text: str, model: str, tune: TuneSpec, objective: str, direction: str) -> str:
     """A hash of what the trials are scored on: the spec as loaded (--set
-    applied), the space, the objective and its direction. The budget, the
-    sampler and the pruner may change between runs of one study."""
+    applied), the model trained, the space, the objective and its direction.
+    The budget, the sampler and the pruner may change between runs of one study."""
     space = [[p.path, p.expression(), json.dumps(p.when)] for p in tune.space]
-    text = json.dumps([spec_text, space, objective, direction])
+    text = json.dumps([spec_text, model, space, objective, direction])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
