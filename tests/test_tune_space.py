@@ -665,3 +665,33 @@ def test_a_params_expression_reads_back_as_the_same_param(param):
         param.kind, param.choices, param.low, param.high, param.step, param.log,
     )  # fmt: skip
     assert back.expression() == param.expression()
+
+
+def test_the_corner_rounds_cover_every_value_in_few_validations():
+    from kgraph_cli.tune.corners import MAX_ROUNDS, holds, rounds
+
+    text = space_of(
+        "a: choice(1, 2, 3)",
+        "b: bool",
+        "opt: choice(Adam, SGD)",
+        "mom:",
+        "  values: float(0.5, 0.95)",
+        "  when: opt=SGD",
+        "big: int(0, 999, step=1)",
+        "many: choice(" + ", ".join(str(i) for i in range(40)) + ")",
+    )
+    tune, diagnostics = parse(text)
+    assert diagnostics == []
+    plans = rounds(tune)
+    assert len(plans) == MAX_ROUNDS  # the 40 choices spread; mom within SGD's rounds
+    for param in tune.space:
+        seen = {json.dumps(v) for plan in plans for p, v in plan if p.path == param.path}
+        corners = param.corners()
+        if len(corners) <= MAX_ROUNDS:
+            assert seen == {json.dumps(c) for c in corners}, param.path
+        else:
+            assert {json.dumps(corners[0]), json.dumps(corners[-1])} <= seen
+            assert len(seen) == MAX_ROUNDS
+    for plan in plans:
+        chosen = {p.path: v for p, v in plan}
+        assert all(holds(p, chosen) for p, _ in plan)

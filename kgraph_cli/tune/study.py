@@ -94,7 +94,24 @@ def open_study(plan: StudyPlan, tune: TuneSpec, epochs: int) -> Any:
     return study
 
 
+# Opening a new storage creates its tables: a second process doing the same at
+# that instant fails, and succeeds once the first is done.
+OPEN_ATTEMPTS = 10
+OPEN_RETRY_SECONDS = 0.5
+
+
 def _storage(optuna: Any, url: str) -> Any:
+    import time
+
+    for _ in range(OPEN_ATTEMPTS - 1):
+        try:
+            return _open_storage(optuna, url)
+        except UsageError:
+            time.sleep(OPEN_RETRY_SECONDS)
+    return _open_storage(optuna, url)
+
+
+def _open_storage(optuna: Any, url: str) -> Any:
     try:
         return optuna.storages.RDBStorage(
             url,
