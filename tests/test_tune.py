@@ -119,6 +119,11 @@ def test_trials_are_run_directories_and_best_yaml_trains_the_best_again(write_sp
     invoke(["train", out / "best.yaml", "--out", rerun, "-q"])
     trained = json.loads((rerun / "history.json").read_text())
     assert trained == json.loads((Path(best["run_dir"]) / "history.json").read_text())
+    # A trial is a run directory like any other: evaluate and plot take it.
+    evaluated = json.loads(invoke(["evaluate", best["run_dir"], "--json"]).stdout)
+    assert evaluated["trained"] is True
+    invoke(["plot", best["run_dir"], "-o", tmp_path / "curves.png"])
+    assert (tmp_path / "curves.png").stat().st_size > 0
     csv_lines = (out / "trials.csv").read_text().splitlines()
     assert csv_lines[0].startswith("number,state,value,seconds,epochs,layers.h.units,")
     assert len(csv_lines) == 5
