@@ -347,7 +347,12 @@ def test_nothing_to_search_and_a_bad_flag_are_usage_errors(write_spec, tmp_path:
         exit_code=2,
     )
     assert "--sampler must be one of tpe, random, grid, cmaes" in result.stderr
-    assert not (tmp_path / "t").exists()
+    result = invoke(["tune", spec, "--tune", "layers.h.units=choice(4, 8)", "-n", 10**6], 2)
+    assert "--trials must be from 1 to 100,000, got 1,000,000" in result.stderr
+    space = ["--tune", "layers.h.units=choice(4, 8)", "--out", tmp_path / "t"]
+    result = invoke(["tune", spec, *space, "--storage", "nosuch://db"], exit_code=2)
+    assert "cannot open the storage nosuch://db" in result.stderr
+    assert not (tmp_path / "t").exists()  # nothing left behind
 
 
 def test_a_tune_entry_on_the_command_line_is_located_in_its_argument(write_spec, tmp_path: Path):

@@ -15,7 +15,15 @@ from dataclasses import replace
 from typing import Any
 
 from kgraph_cli.errors import UsageError
-from kgraph_cli.spec.tune import DIRECTIONS, PRUNERS, SAMPLERS, TuneSpec, parse_duration, tune_of
+from kgraph_cli.spec.tune import (
+    DIRECTIONS,
+    MAX_TRIALS,
+    PRUNERS,
+    SAMPLERS,
+    TuneSpec,
+    parse_duration,
+    tune_of,
+)
 from kgraph_cli.tune.results import TrialRecord, TuneResult
 from kgraph_cli.tune.search import TuneInterrupted, TuneOptions, run_tune
 
@@ -40,8 +48,8 @@ def tune_settings(data: Any, space: list[str], file: str, **flags: Any) -> TuneS
             raise UsageError(
                 f"--{key} must be one of {', '.join(names)}, got '{given[key]}'",
             )
-    if "trials" in given and given["trials"] < 1:
-        raise UsageError(f"--trials must be at least 1, got {given['trials']}")
+    if "trials" in given and not 1 <= given["trials"] <= MAX_TRIALS:
+        raise UsageError(f"--trials must be from 1 to {MAX_TRIALS:,}, got {given['trials']:,}")
     if "objective" in given and not given["objective"].strip():
         raise UsageError("--objective is empty", "name a metric of the epoch logs: val_accuracy")
     if "timeout" in given:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import shutil
 import time
 import warnings
 from dataclasses import dataclass, field, replace
@@ -462,10 +463,16 @@ def run_tune(
         fingerprint(resolved_spec_text(valid.spec), model, tune, objective, direction),
         objective,
     )
+    new = not tune_dir.exists()
     tune_dir.mkdir(parents=True, exist_ok=True)
-    write_marker(tune_dir, plan.name, storage)
     search = _Search(spec, tune, options, reporter, tune_dir, plan, epochs)
-    search.study = open_study(plan, tune, epochs)
+    try:
+        search.study = open_study(plan, tune, epochs)
+    except KgraphError:
+        if new:  # a storage that does not open leaves nothing behind
+            shutil.rmtree(tune_dir, ignore_errors=True)
+        raise
+    write_marker(tune_dir, plan.name, storage)
     earlier = [record_of(t) for t in search.study.get_trials(deepcopy=False)]
     reporter.search_begin(plan.name, objective, direction, tune.trials, earlier)
     try:
@@ -483,8 +490,6 @@ def run_tune(
 
 def _check_tune_dir(tune_dir: Path, force: bool) -> None:
     """A new folder, one of kgraph's to continue, or (--force) one to start over in."""
-    import shutil
-
     from kgraph_cli.tune.results import TUNE_FILE
 
     if force:

@@ -106,9 +106,17 @@ def _storage(optuna: Any, url: str) -> Any:
     for _ in range(OPEN_ATTEMPTS - 1):
         try:
             return _open_storage(optuna, url)
-        except UsageError:
+        except _Busy:
             time.sleep(OPEN_RETRY_SECONDS)
     return _open_storage(optuna, url)
+
+
+class _Busy(UsageError):
+    """Another process is creating the storage's tables."""
+
+
+# What SQLAlchemy says while another process creates the same tables.
+_BUSY_SIGNS = ("unique constraint", "already exists", "database is locked", "duplicate")
 
 
 def _open_storage(optuna: Any, url: str) -> Any:
@@ -128,7 +136,8 @@ def _open_storage(optuna: Any, url: str) -> Any:
             "PyMySQL for mysql+pymysql://)",
         ) from None
     except Exception as exc:  # noqa: BLE001 - SQLAlchemy's URL and connection errors
-        raise UsageError(
+        busy = any(sign in str(exc).lower() for sign in _BUSY_SIGNS)
+        raise (_Busy if busy else UsageError)(
             f"cannot open the storage {url}: {str(exc).splitlines()[0]}",
             "--storage takes an SQLAlchemy URL: sqlite:///path/study.db, "
             "postgresql://user:password@host/db, mysql+pymysql://user:password@host/db",
