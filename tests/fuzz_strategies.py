@@ -867,6 +867,31 @@ def overrides(draw: st.DrawFn, data: Any) -> list[str]:
     return found
 
 
+# Pieces of search expressions: right, nearly right and wrong.
+EXPRESSION_HEADS = ["choice", "int", "float", "bool", "choise", "Int", "range", "", "choice("]
+EXPRESSION_ARGS = [
+    "1, 2", "0.001, 0.1, log", "1, 8, step=2", "8, 1", "0, 1, log", "1, 2, log, step=1",
+    "relu, tanh", "[3, 3], [5, 5]", "{type: Adam}, {type: SGD}", "", "1, 2.5", "a: b",
+    "1, 1", "-1, 1e300", "'x', \"y\"", "[", "1,,2", "step=0", "nan, 1",
+]  # fmt: skip
+
+
+@st.composite
+def tune_entries(draw: st.DrawFn, data: Any) -> list[str]:
+    """One to three `--tune` arguments for a spec whose plain data is `data`."""
+    found = []
+    for _ in range(draw(st.integers(1, 3))):
+        path = draw(override_paths(data))
+        head = draw(st.sampled_from(EXPRESSION_HEADS) | st.text(max_size=6))
+        args = draw(st.sampled_from(EXPRESSION_ARGS) | st.text(max_size=16))
+        expression = head if draw(st.booleans()) and head == "bool" else f"{head}({args})"
+        if draw(st.integers(0, 3)) == 0:
+            other = draw(override_paths(data))
+            expression += f" when {other}={draw(st.sampled_from(VALUE_TEXTS))}"
+        found.append(f"{path}={expression}" if draw(st.integers(0, 9)) else expression)
+    return found
+
+
 # -- command lines -----------------------------------------------------------
 INPUT_PATHS = [
     SPEC_NAME,

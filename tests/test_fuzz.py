@@ -716,6 +716,23 @@ def test_overrides() -> None:
     findings.check()
 
 
+def test_tune_entries() -> None:
+    findings = Findings("--tune entries")
+
+    @budget("overrides")
+    @given(data=st.data(), json_output=st.booleans())
+    def run(data: st.DataObject, json_output: bool) -> None:
+        example = fs.example(data.draw(st.sampled_from(fs.example_names()), label="example"))
+        entries = data.draw(fs.tune_entries(example.data), label="entries")
+        args = ["validate", "--no-build", *(["--json"] if json_output else [])]
+        for item in entries:
+            args += ["--tune", item]
+        execute(Case(example.text, [*args, fs.SPEC_NAME]), findings)
+
+    run()
+    findings.check()
+
+
 def test_command_lines(tensorflow_ready: None) -> None:
     findings = Findings("command lines")
     endless = endless_ok()
