@@ -51,6 +51,7 @@ class TrialRecord:
     epochs: int | None = None
     run_dir: str | None = None
     message: str = ""  # why it failed, or where it was pruned
+    worker: str = ""  # the process that ran it: HOST:PID
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -62,6 +63,7 @@ class TrialRecord:
             "epochs": self.epochs,
             "run_dir": self.run_dir,
             "message": self.message,
+            "worker": self.worker,
         }
 
 
@@ -139,12 +141,13 @@ def write_marker(tune_dir: Path, study: str, storage: str) -> None:
 def trials_csv(trials: list[TrialRecord], space_paths: list[str]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["number", "state", "value", "seconds", "epochs", *space_paths, "run_dir"])
+    header = ["number", "state", "value", "seconds", "epochs", *space_paths, "run_dir", "worker"]
+    writer.writerow(header)
     for t in trials:
         params = [flow(t.params[p]) if p in t.params else "" for p in space_paths]
         writer.writerow(
             [t.number, t.state, _cell(t.value), _cell(t.seconds), t.epochs or "", *params]
-            + [t.run_dir or ""]
+            + [t.run_dir or "", t.worker]
         )
     return out.getvalue()
 

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import shutil
+import socket
 import time
 import warnings
 from dataclasses import dataclass, field, replace
@@ -132,6 +134,7 @@ class _Search:
         trial.set_user_attr("params", shown)
         run_dir = trial_dir(self.tune_dir, trial.number)
         trial.set_user_attr("run_dir", str(run_dir))
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         pruning = PruningCallback(trial, self.plan.objective_name, self.plan.direction)
         training = self.reporter.trial_begin(trial.number, shown)
         try:
@@ -374,6 +377,7 @@ def record_of(trial: Any) -> TrialRecord:
         attrs.get("epochs"),
         attrs.get("run_dir"),
         message,
+        attrs.get("worker", ""),
     )
 
 
