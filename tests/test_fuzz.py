@@ -699,34 +699,26 @@ def test_damaged_bytes() -> None:
     findings.check()
 
 
-def test_overrides() -> None:
-    findings = Findings("--set overrides")
+# Each flag that edits the spec before it is checked, with its strategy.
+SPEC_FLAGS = {
+    "--set": ("--set overrides", fs.overrides),
+    "--tune": ("--tune entries", fs.tune_entries),
+}
+
+
+@pytest.mark.parametrize("flag", list(SPEC_FLAGS))
+def test_spec_flags(flag: str) -> None:
+    what, strategy = SPEC_FLAGS[flag]
+    findings = Findings(what)
 
     @budget("overrides")
     @given(data=st.data(), json_output=st.booleans())
     def run(data: st.DataObject, json_output: bool) -> None:
         example = fs.example(data.draw(st.sampled_from(fs.example_names()), label="example"))
-        sets = data.draw(fs.overrides(example.data), label="sets")
+        items = data.draw(strategy(example.data), label="arguments")
         args = ["validate", "--no-build", *(["--json"] if json_output else [])]
-        for item in sets:
-            args += ["--set", item]
-        execute(Case(example.text, [*args, fs.SPEC_NAME]), findings)
-
-    run()
-    findings.check()
-
-
-def test_tune_entries() -> None:
-    findings = Findings("--tune entries")
-
-    @budget("overrides")
-    @given(data=st.data(), json_output=st.booleans())
-    def run(data: st.DataObject, json_output: bool) -> None:
-        example = fs.example(data.draw(st.sampled_from(fs.example_names()), label="example"))
-        entries = data.draw(fs.tune_entries(example.data), label="entries")
-        args = ["validate", "--no-build", *(["--json"] if json_output else [])]
-        for item in entries:
-            args += ["--tune", item]
+        for item in items:
+            args += [flag, item]
         execute(Case(example.text, [*args, fs.SPEC_NAME]), findings)
 
     run()
