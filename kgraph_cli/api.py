@@ -239,8 +239,7 @@ def tune(
     starts over. The other arguments replace the `tune:` section's settings."""
     from kgraph_cli.tune import TuneOptions, run_tune, tune_settings
 
-    path = Path(spec)
-    valid = load_spec(path, overrides, plugins)
+    valid = load_spec(spec, overrides, plugins)
     settings = tune_settings(
         valid.spec.data,
         list(space),
@@ -264,7 +263,7 @@ def tune(
         tuple(overrides),
         tuple(plugins),
     )
-    return run_tune(path, settings, options, reporter or PlainTuneReporter())
+    return run_tune(valid, settings, options, reporter or PlainTuneReporter())
 
 
 def evaluate(

@@ -19,7 +19,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Column, Table
 from rich.text import Text
 
-from kgraph_cli.reporting import epoch_line, metric_items
+from kgraph_cli.reporting import epoch_line, metric_items, search_line
 
 # The bar's width when there is room, and the least it shrinks to before the
 # metrics are cut.
@@ -188,9 +188,8 @@ LIVE_TRIAL_ROWS = 15
 class _TrialEpochs:
     """A trial's TrainingReporter: its current epoch goes to the live table."""
 
-    def __init__(self, table: TuneTable, number: int):
+    def __init__(self, table: TuneTable):
         self.table = table
-        self.number = number
         self.epochs = 0
 
     def note(self, message: str) -> None:
@@ -229,7 +228,6 @@ class TuneTable:
         self.running: tuple[int, dict[str, Any], str, float] | None = None
         self.best: Any = None
         self.objective = ""
-        self.direction = ""
         self.budget = 0
         self.study = ""
 
@@ -240,16 +238,9 @@ class TuneTable:
     def search_begin(
         self, study: str, objective: str, direction: str, budget: int, earlier: list[Any]
     ) -> None:
-        self.study, self.objective, self.direction, self.budget = (
-            study,
-            objective,
-            direction,
-            budget,
-        )
+        self.study, self.objective, self.budget = study, objective, budget
         self.trials = {t.number: t for t in earlier}
-        done = sum(t.state in ("complete", "pruned") for t in earlier)
-        resumed = f", {done} finished before" if earlier else ""
-        self.note(f"study {study}: {direction} {objective}, {budget} trials{resumed}")
+        self.note(search_line(study, objective, direction, budget, earlier))
         if self.live_on:
             from rich.live import Live
 
@@ -259,7 +250,7 @@ class TuneTable:
     def trial_begin(self, number: int, params: dict[str, Any]) -> _TrialEpochs:
         self.running = (number, params, "starting", time.perf_counter())
         self._refresh()
-        return _TrialEpochs(self, number)
+        return _TrialEpochs(self)
 
     def running_state(self, state: str) -> None:
         if self.running is not None:

@@ -132,6 +132,14 @@ def params_text(params: dict[str, Any]) -> str:
     )
 
 
+def search_line(study: str, objective: str, direction: str, budget: int, earlier: list[Any]) -> str:
+    """A search's first line: `study digits: maximize val_accuracy, 12 trials`
+    (and `, 4 finished before` when it resumes)."""
+    done = sum(t.state in ("complete", "pruned") for t in earlier)
+    resumed = f", {done} finished before" if earlier else ""
+    return f"study {study}: {direction} {objective}, {budget} trials{resumed}"
+
+
 def trial_line(trial: Any, objective: str) -> str:
     """One finished trial as a plain line: `trial 3 complete - 5.2s - val_loss 0.0812 - ...`."""
     parts = [f"trial {trial.number} {trial.state}"]
@@ -159,9 +167,7 @@ class PlainTuneReporter:
         self, study: str, objective: str, direction: str, budget: int, earlier: list[Any]
     ) -> None:
         self.objective = objective
-        done = sum(t.state in ("complete", "pruned") for t in earlier)
-        resumed = f", {done} finished before" if earlier else ""
-        self.note(f"study {study}: {direction} {objective}, {budget} trials{resumed}")
+        self.note(search_line(study, objective, direction, budget, earlier))
 
     def trial_begin(self, number: int, params: dict[str, Any]) -> TrainingReporter:
         return PlainReporter(quiet=True)

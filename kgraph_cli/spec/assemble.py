@@ -160,9 +160,19 @@ def resolved_spec_text(spec: Spec) -> str:
     include = data.get("include")
     if include is not None:
         folder = Path(spec.file).parent
-        paths = [include] if isinstance(include, str) else include
-        data["include"] = [str((folder / p).resolve()) for p in paths]
+        data["include"] = _absolute([include] if isinstance(include, str) else include, folder)
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+
+def _absolute(path: Any, folder: Path) -> Any:
+    """A path (or the paths of a list or mapping) relative to `folder`, made absolute."""
+    if isinstance(path, str) and not Path(path).is_absolute():
+        return str((folder / path).resolve())
+    if isinstance(path, list):
+        return [_absolute(p, folder) for p in path]
+    if isinstance(path, dict):
+        return {key: _absolute(p, folder) for key, p in path.items()}
+    return path
 
 
 def with_absolute_data_paths(data: dict[str, Any], folder: Path) -> dict[str, Any]:
@@ -171,22 +181,13 @@ def with_absolute_data_paths(data: dict[str, Any], folder: Path) -> dict[str, An
     the spec's: the spec then trains from wherever it is written."""
     from kgraph_cli.spec.train.keys import PATH_SOURCES
 
-    def absolute(path: Any) -> Any:
-        if isinstance(path, str) and not Path(path).is_absolute():
-            return str((folder / path).resolve())
-        if isinstance(path, list):
-            return [absolute(p) for p in path]
-        if isinstance(path, dict):
-            return {key: absolute(p) for key, p in path.items()}
-        return path
-
     def walk(value: Any) -> None:
         if isinstance(value, dict):
             source = value.get("source")
             if isinstance(source, dict):
                 for kind in PATH_SOURCES:
                     if kind in source:
-                        source[kind] = absolute(source[kind])
+                        source[kind] = _absolute(source[kind], folder)
             for item in value.values():
                 walk(item)
         elif isinstance(value, list):

@@ -29,7 +29,7 @@ from typing import Any
 from kgraph_cli.errors import Diagnostic, Location, SpecError
 from kgraph_cli.spec.fields import FieldChecker, join
 from kgraph_cli.spec.loader import YamlMap, parse_yaml
-from kgraph_cli.spec.values import describe
+from kgraph_cli.spec.values import describe, plain
 
 TUNE_FILE = "--tune"  # the pseudo-file of --tune arguments, as "--set" is for overrides
 
@@ -100,6 +100,7 @@ class Param:
 
     @property
     def keys(self) -> list[str]:
+        """The path's keys, as --set walks them."""
         return self.path.split(".")
 
     def corners(self) -> list[Any]:
@@ -121,11 +122,8 @@ class Param:
         """Every value, for the grid sampler; None for a continuous range."""
         if self.kind in ("choice", "bool"):
             return self.corners()
-        if self.kind == "int":
-            step = int(self.step or 1)
-            if self.log and self.step is None:
-                return list(range(int(self.low), int(self.high) + 1))
-            return list(range(int(self.low), int(self.high) + 1, step))
+        if self.kind == "int":  # a log scale too: every integer
+            return list(range(int(self.low), int(self.high) + 1, int(self.step or 1)))
         if self.step is not None:
             return [round(self.low + i * self.step, 12) for i in range(self._steps() + 1)]
         return None
@@ -380,7 +378,7 @@ class _TuneParser(FieldChecker):
                 "separate values with commas; quote strings that contain ':' or '#'",
             )
             return None
-        return [_plain(item) for item in parsed["value"]]
+        return [plain(item) for item in parsed["value"]]
 
     def no_arguments(self, args: list[Any], where: Location, path: str) -> bool:
         if args:
@@ -521,12 +519,6 @@ def _split_condition(text: str) -> tuple[str, str]:
     return text, ""
 
 
-def _plain(value: Any) -> Any:
-    from kgraph_cli.spec.values import plain
-
-    return plain(value)
-
-
 def _is_option(value: Any) -> bool:
     return value == "log" or (isinstance(value, str) and "=" in value)
 
@@ -615,6 +607,15 @@ def _check_conditions(parser: _TuneParser, params: list[Param]) -> None:
                     path,
                     "name a value the other param can take",
                 )
+
+
+def holds(param: Param, chosen: dict[str, Any]) -> bool:
+    """Whether `param`'s `when:` holds for the values chosen so far."""
+    if param.when is None:
+        return True
+    path, value = param.when
+    allowed = value if isinstance(value, list) else [value]
+    return path in chosen and chosen[path] in allowed
 
 
 def _can_take(param: Param, value: Any) -> bool:

@@ -13,7 +13,7 @@ from typing import Any
 
 from kgraph_cli.errors import Diagnostic, SpecError
 from kgraph_cli.spec.assemble import Assignment
-from kgraph_cli.spec.tune import Param, TuneSpec, flow
+from kgraph_cli.spec.tune import Param, TuneSpec, flow, holds
 
 # Corner checks stop after this many problems: one wrong bound fails many corners.
 MAX_CORNER_PROBLEMS = 20
@@ -121,21 +121,12 @@ def corner(tune: TuneSpec, end: int) -> list[tuple[Param, Any]]:
     chosen: dict[str, Any] = {}
     values = []
     for param in tune.space:
-        if param.when is not None and not holds(param, chosen):
+        if not holds(param, chosen):
             continue
         value = param.corners()[end]
         chosen[param.path] = value
         values.append((param, value))
     return values
-
-
-def holds(param: Param, chosen: dict[str, Any]) -> bool:
-    """Whether `param`'s `when:` holds for the values chosen so far."""
-    if param.when is None:
-        return True
-    path, value = param.when
-    allowed = value if isinstance(value, list) else [value]
-    return path in chosen and chosen[path] in allowed
 
 
 def _condition_values(tune: TuneSpec, param: Param) -> list[tuple[Param, Any]]:

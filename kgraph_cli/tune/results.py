@@ -14,25 +14,24 @@ from typing import Any
 from kgraph_cli.fileio import FolderKind, write_text_atomic
 from kgraph_cli.rundir import SPEC_FILE
 from kgraph_cli.spec.tune import flow
+from kgraph_cli.tune.study import STUDY_FILE
 
-TUNE_FILE = "tune.json"
+SUMMARY_FILE = "tune.json"
 TRIALS_CSV = "trials.csv"
 BEST_SPEC = "best.yaml"
 HISTORY_PNG = "history.png"
 IMPORTANCES_PNG = "importances.png"
 TRIALS_DIR = "trials"
-TUNE_FILES = (TUNE_FILE, TRIALS_CSV, BEST_SPEC, HISTORY_PNG, IMPORTANCES_PNG, TRIALS_DIR)
+SUMMARY_FILES = (SUMMARY_FILE, TRIALS_CSV, BEST_SPEC, HISTORY_PNG, IMPORTANCES_PNG, TRIALS_DIR)
 
 
 def _tune_entries(tune_dir: Path) -> frozenset[str]:
-    from kgraph_cli.tune.study import STUDY_FILE
-
     # SQLite's journal files sit beside the study while it is open.
     sqlite = (STUDY_FILE, f"{STUDY_FILE}-journal", f"{STUDY_FILE}-wal", f"{STUDY_FILE}-shm")
-    return frozenset((*TUNE_FILES, *sqlite))
+    return frozenset((*SUMMARY_FILES, *sqlite))
 
 
-TUNE_DIRECTORY = FolderKind("tune directory", TUNE_FILE, _tune_entries, example="tune")
+TUNE_DIRECTORY = FolderKind("tune directory", SUMMARY_FILE, _tune_entries, example="tune")
 
 
 def trial_dir(tune_dir: Path, number: int) -> Path:
@@ -127,15 +126,15 @@ def write_results(result: TuneResult, space_paths: list[str], pictures: bool) ->
         if result.importances:
             plot_importances(result.importances, tune_dir / IMPORTANCES_PNG)
             files["importances_plot"] = str(tune_dir / IMPORTANCES_PNG)
-    files["summary"] = str(tune_dir / TUNE_FILE)
-    write_text_atomic(tune_dir / TUNE_FILE, json.dumps(result.to_json(), indent=2), force=True)
+    files["summary"] = str(tune_dir / SUMMARY_FILE)
+    write_text_atomic(tune_dir / SUMMARY_FILE, json.dumps(result.to_json(), indent=2), force=True)
 
 
 def write_marker(tune_dir: Path, study: str, storage: str) -> None:
     """tune.json before the first trial: the folder is kgraph's from then on."""
-    if not (tune_dir / TUNE_FILE).is_file():
+    if not (tune_dir / SUMMARY_FILE).is_file():
         text = json.dumps({"tune_dir": str(tune_dir), "study": study, "storage": storage})
-        write_text_atomic(tune_dir / TUNE_FILE, text, force=True)
+        write_text_atomic(tune_dir / SUMMARY_FILE, text, force=True)
 
 
 def trials_csv(trials: list[TrialRecord], space_paths: list[str]) -> str:

@@ -5,7 +5,7 @@ process of the study, time) is spent.
 
 Each trial is one `study.optimize(n_trials=1)`, so Optuna keeps a heartbeat
 for it: a trial whose process died is marked failed by the next process, and
-its values run again (RetryFailedTrialCallback). A trial stopped with Ctrl-C
+its values run again (RetryHeartbeatStaleTrialCallback). A trial stopped with Ctrl-C
 is marked failed and interrupted; the same command runs its values first.
 """
 
@@ -19,7 +19,7 @@ import shutil
 import socket
 import time
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +27,11 @@ from kgraph_cli.errors import KgraphError, SpecError, UsageError
 from kgraph_cli.fileio import check_folder_output
 from kgraph_cli.reporting import TuneReporter
 from kgraph_cli.rundir import RUN_DIRECTORY
-from kgraph_cli.spec.tune import Param, TuneSpec, flow
-from kgraph_cli.tune.corners import check_space, holds
+from kgraph_cli.spec.tune import Param, TuneSpec, flow, holds
+from kgraph_cli.spec.validate import ValidSpec
+from kgraph_cli.tune.corners import check_space
 from kgraph_cli.tune.results import (
+    SUMMARY_FILE,
     TRIALS_DIR,
     TUNE_DIRECTORY,
     TrialRecord,
@@ -90,7 +92,6 @@ class _Search:
     reporter: TuneReporter
     tune_dir: Path
     plan: StudyPlan
-    epochs: int
     study: Any = None
     started: float = field(default_factory=time.monotonic)
     failures_in_a_row: int = 0
@@ -130,13 +131,12 @@ class _Search:
     def objective(self, trial: Any) -> float:
         optuna = import_optuna()
         params = suggest(trial, self.tune.space)
-        shown = {path: value for path, value in params.items()}
-        trial.set_user_attr("params", shown)
+        trial.set_user_attr("params", params)
         run_dir = trial_dir(self.tune_dir, trial.number)
         trial.set_user_attr("run_dir", str(run_dir))
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
-        pruning = PruningCallback(trial, self.plan.objective_name, self.plan.direction)
-        training = self.reporter.trial_begin(trial.number, shown)
+        pruning = PruningCallback(trial, self.plan.objective, self.plan.direction)
+        training = self.reporter.trial_begin(trial.number, params)
         try:
             result = self.train(params, run_dir, pruning, training)
         except KeyboardInterrupt:
@@ -151,12 +151,12 @@ class _Search:
         trial.set_user_attr("seconds", result.seconds)
         trial.set_user_attr("epochs", result.epochs)
         if self.options.tensorboard:
-            write_hparams(run_dir, shown, trial.number)
+            write_hparams(run_dir, params, trial.number)
         if pruning.missing is not None:
-            raise _missing_objective(self.tune, self.plan.objective_name, pruning.missing)
+            raise _missing_objective(self.tune, self.plan.objective, pruning.missing)
         value = pruning.best()
         if value is None or math.isnan(value):
-            message = f"{self.plan.objective_name} is not a number (the loss diverged?)"
+            message = f"{self.plan.objective} is not a number (the loss diverged?)"
             trial.set_user_attr("message", message)
             raise _TrialFailed(message)
         trial.set_user_attr("value", value)
@@ -212,7 +212,7 @@ class _Search:
                     self.failures_in_a_row += 1
                 elif trial.state != optuna.trial.TrialState.RUNNING:
                     self.failures_in_a_row = 0
-                self.reporter.trial_end(record_of(trial), self.best())
+                self.reporter.trial_end(record_of(trial), best_of(self.study))
             if self.failures_in_a_row >= MAX_FAILURES_IN_A_ROW:
                 raise self.last_error or KgraphError(
                     f"{MAX_FAILURES_IN_A_ROW} trials failed in a row",
@@ -229,9 +229,6 @@ class _Search:
             if trial.user_attrs.get(INTERRUPTED) and trial.number not in retried:
                 self.study.enqueue_trial(trial.params, user_attrs={RETRY_OF: trial.number})
 
-    def best(self) -> TrialRecord | None:
-        return best_of(self.study)
-
     def result(self, stopped: str) -> TuneResult:
         trials = [record_of(t) for t in self.study.get_trials(deepcopy=False)]
         return TuneResult(
@@ -239,10 +236,10 @@ class _Search:
             str(self.spec),
             self.plan.name,
             self.plan.storage,
-            self.plan.objective_name,
+            self.plan.objective,
             self.plan.direction,
             trials,
-            self.best(),
+            best_of(self.study),
             stopped,
             importances(self.study),
         )
@@ -265,12 +262,7 @@ def _point_key(params: dict[str, Any]) -> str:
 
 
 class _TrialFailed(KgraphError):
-    """A trial that trained but has no score (NaN)."""
-
-
-@dataclass(frozen=True)
-class SearchPlan(StudyPlan):
-    objective_name: str = "val_loss"
+    """A trial whose values did not build or train, or gave no score (NaN)."""
 
 
 def suggest(trial: Any, space: tuple[Param, ...]) -> dict[str, Any]:
@@ -352,10 +344,10 @@ def _missing_objective(tune: TuneSpec, objective: str, keys: list[str]) -> Kgrap
     from kgraph_cli.suggest import did_you_mean
 
     hint = did_you_mean(objective, keys, f"the epochs log {', '.join(keys)}")
-    where = tune.locs.get("objective")
-    if where is None:
-        return UsageError(f"the objective '{objective}' is not a metric of the trials", hint)
     message = f"the objective '{objective}' is not a metric of the trials"
+    where = tune.locs.get("objective")
+    if where is None:  # given with --objective
+        return UsageError(message, hint)
     return SpecError([Diagnostic("unknown-metric", message, where, "tune.objective", hint)])
 
 
@@ -382,17 +374,13 @@ def record_of(trial: Any) -> TrialRecord:
 
 
 def best_of(study: Any) -> TrialRecord | None:
-    complete = [t for t in study.get_trials(deepcopy=False) if state_name(t.state) == "complete"]
-    if not complete:
-        return None
-    return record_of(study.best_trial)
+    return record_of(study.best_trial) if counts(study)["complete"] else None
 
 
 def importances(study: Any) -> dict[str, float]:
     """PED-ANOVA importances of the params (empty below 4 complete trials)."""
     optuna = import_optuna()
-    complete = [t for t in study.get_trials(deepcopy=False) if state_name(t.state) == "complete"]
-    if len(complete) < 4:
+    if counts(study)["complete"] < 4:
         return {}
     try:
         with warnings.catch_warnings():  # "few trials in a regime": the numbers say so
@@ -428,11 +416,11 @@ def _clear_keras() -> None:
 
 
 def run_tune(
-    spec: Path, tune: TuneSpec, options: TuneOptions, reporter: TuneReporter
+    valid: ValidSpec, tune: TuneSpec, options: TuneOptions, reporter: TuneReporter
 ) -> TuneResult:
-    """Search `tune`'s space over spec `spec`, in the tune directory."""
+    """Search `tune`'s space over a spec (validated with `options.overrides`
+    and `options.plugins`), in the tune directory."""
     from kgraph_cli.spec.train import checked_train, missing_data
-    from kgraph_cli.spec.validate import validate_spec
     from kgraph_cli.train import check_tensorboard
 
     import_optuna()  # before anything is checked or written
@@ -441,8 +429,8 @@ def run_tune(
             "nothing to search: the spec has no tune.space and no --tune was given",
             "e.g. --tune 'layers.hidden1.units=choice(32, 64, 128)' (README: Tuning)",
         )
+    spec = Path(valid.spec.file)
     overrides, plugins = list(options.overrides), list(options.plugins)
-    valid = validate_spec(spec, overrides, plugins)
     model = valid.spec.model_name(options.model)
     train = checked_train(valid.spec, model)
     if train.data is None:
@@ -460,16 +448,16 @@ def run_tune(
     _check_tune_dir(tune_dir, options.force)
     storage = options.storage or default_storage(tune_dir)
     epochs = train.fit.epochs + (train.fine_tune.epochs if train.fine_tune else 0)
-    plan = SearchPlan(
+    plan = StudyPlan(
         options.study or spec.stem,
         storage,
+        objective,
         direction,
         fingerprint(resolved_spec_text(valid.spec), model, tune, objective, direction),
-        objective,
     )
     new = not tune_dir.exists()
     tune_dir.mkdir(parents=True, exist_ok=True)
-    search = _Search(spec, tune, options, reporter, tune_dir, plan, epochs)
+    search = _Search(spec, tune, options, reporter, tune_dir, plan)
     try:
         search.study = open_study(plan, tune, epochs)
     except KgraphError:
@@ -479,23 +467,18 @@ def run_tune(
     write_marker(tune_dir, plan.name, storage)
     earlier = [record_of(t) for t in search.study.get_trials(deepcopy=False)]
     reporter.search_begin(plan.name, objective, direction, tune.trials, earlier)
+    stopped = "interrupted"  # unless the search ends by itself
     try:
         stopped = search.run()
-    except KgraphError:
-        result = search.result("interrupted")
+    finally:  # what the finished trials found is written, however the search ends
+        result = search.result(stopped)
         write_results(result, [p.path for p in tune.space], pictures=True)
         reporter.search_end(result)
-        raise
-    result = search.result(stopped)
-    write_results(result, [p.path for p in tune.space], pictures=True)
-    reporter.search_end(result)
-    return replace(result)
+    return result
 
 
 def _check_tune_dir(tune_dir: Path, force: bool) -> None:
     """A new folder, one of kgraph's to continue, or (--force) one to start over in."""
-    from kgraph_cli.tune.results import TUNE_FILE
-
     if force:
         check_folder_output(tune_dir, True, TUNE_DIRECTORY)
         trials = tune_dir / TRIALS_DIR
@@ -510,6 +493,6 @@ def _check_tune_dir(tune_dir: Path, force: bool) -> None:
         if tune_dir.is_dir():
             shutil.rmtree(tune_dir)
         return
-    if tune_dir.exists() and not (tune_dir / TUNE_FILE).is_file():
+    if tune_dir.exists() and not (tune_dir / SUMMARY_FILE).is_file():
         # Only an empty folder passes: one with files is not kgraph's to search in.
         check_folder_output(tune_dir, True, TUNE_DIRECTORY)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from kgraph_cli.errors import Diagnostic, MissingDependencyError, SpecError, UsageError
-from kgraph_cli.spec.tune import Param, TuneSpec
+from kgraph_cli.spec.tune import Param, TuneSpec, holds
 
 STUDY_FILE = "study.db"
 FINGERPRINT = "kgraph_fingerprint"  # the study's user attribute: what it searches
@@ -47,6 +47,7 @@ class StudyPlan:
 
     name: str
     storage: str  # an SQLAlchemy URL
+    objective: str  # the metric of the epoch logs trials are scored by
     direction: str
     fingerprint: str
 
@@ -181,8 +182,6 @@ def grid_points(tune: TuneSpec) -> list[dict[str, Any]]:
     """Every combination of the params' values (a conditional param only where
     its condition holds), as Optuna stores them; a continuous range, or more
     than MAX_GRID_POINTS combinations, is an error located at the space."""
-    from kgraph_cli.tune.corners import holds
-
     problems = []
     points: list[dict[str, Any]] = [{}]
     for param in tune.space:
@@ -190,14 +189,14 @@ def grid_points(tune: TuneSpec) -> list[dict[str, Any]]:
         if values is None:
             problems.append(_grid_problem(param, "it has no finite grid"))
             continue
-        spec_values: list[dict[str, Any]] = []
+        grown: list[dict[str, Any]] = []
         for point in points:
             chosen = {p.path: spec_value(p, point[p.path]) for p in tune.space if p.path in point}
             if holds(param, chosen):
-                spec_values += [{**point, param.path: categorical(param, v)} for v in values]
+                grown += [{**point, param.path: categorical(param, v)} for v in values]
             else:
-                spec_values.append(point)
-        points = spec_values
+                grown.append(point)
+        points = grown
         if len(points) > MAX_GRID_POINTS:
             problems.append(_grid_problem(param, f"the grid passes {MAX_GRID_POINTS:,} points"))
             break
