@@ -42,7 +42,6 @@ from kgraph_cli.options import (
 )
 from kgraph_cli.session import CommandGroup, escape, session
 from kgraph_cli.spec.overrides import OVERRIDE_FILE, override_source
-from kgraph_cli.spec.tune import TUNE_FILE
 
 app = typer.Typer(
     name="kgraph",
@@ -114,8 +113,7 @@ def validate(
 
     all_diagnostics: list[Diagnostic] = []
     failed = False
-    with session(json_output, debug, overrides) as current:
-        current.sources.extra[TUNE_FILE] = "\n".join(space or [])
+    with session(json_output, debug, overrides, space) as current:
         for spec_file in specs:
             result = api.validate(
                 spec_file, overrides or [], plugins or [], not no_build, space or []
@@ -329,11 +327,10 @@ def tune(
     and importances.png. Ctrl-C keeps every finished trial: the same command
     continues the search.
     """
-    with session(json_output, debug, overrides) as current:
+    with session(json_output, debug, overrides, space) as current:
         from kgraph_cli import api
         from kgraph_cli.progress import TuneTable
 
-        current.sources.extra[TUNE_FILE] = "\n".join(space or [])
         reporter = TuneTable(current.err if json_output else current.out, quiet)
         result = api.tune(
             spec,

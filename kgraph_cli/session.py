@@ -36,6 +36,7 @@ class Session:
         debug: bool,
         overrides: list[str] | None = None,
         json_stream: TextIO | None = None,
+        space: list[str] | None = None,
     ):
         from kgraph_cli.console import SourceLines, make_console
         from kgraph_cli.tf import quiet_tensorflow
@@ -47,6 +48,10 @@ class Session:
         self.out = make_console()
         self.err = make_console(stderr=True)
         self.sources = SourceLines({OVERRIDE_FILE: override_source(overrides or [])})
+        if space:  # --tune entries, shown like --set's in diagnostics
+            from kgraph_cli.spec.tune import TUNE_FILE
+
+            self.sources.extra[TUNE_FILE] = "\n".join(space)
 
     def print_json(self, data: Any) -> None:
         """The command's one JSON document, on the real stdout."""
@@ -83,10 +88,12 @@ def session(
     json_output: bool = False,
     debug: bool = False,
     overrides: list[str] | None = None,
+    space: list[str] | None = None,
 ) -> Iterator[Session]:
-    """Run a command body; map kgraph errors to messages and exit codes."""
+    """Run a command body; map kgraph errors to messages and exit codes
+    (`overrides`, `space`: the --set and --tune arguments diagnostics quote)."""
     with _stdout_for_json(json_output) as json_stream:
-        current = Session(json_output, debug, overrides, json_stream)
+        current = Session(json_output, debug, overrides, json_stream, space)
         try:
             yield current
         except SpecError as exc:

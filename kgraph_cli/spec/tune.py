@@ -55,6 +55,8 @@ KINDS = ("choice", "int", "float", "bool")
 SAMPLERS = ("tpe", "random", "grid", "cmaes")
 PRUNERS = ("median", "hyperband", "none")
 DIRECTIONS = ("minimize", "maximize")
+# The settings that name one of a few values, with those values.
+NAMED_SETTINGS = {"direction": DIRECTIONS, "sampler": SAMPLERS, "pruner": PRUNERS}
 DEFAULT_TRIALS = 20
 MAX_TRIALS = 100_000
 MAX_CHOICES = 1_000
@@ -209,12 +211,12 @@ class _TuneParser(FieldChecker):
         for key in ("objective", "direction", "sampler", "pruner"):
             if key in section:
                 value = self.string(section, key, "tune", "")
-                allowed = {"direction": DIRECTIONS, "sampler": SAMPLERS, "pruner": PRUNERS}
+                allowed = NAMED_SETTINGS.get(key)
                 written = isinstance(section[key], str)
-                if written and key in allowed and value not in allowed[key]:
+                if written and allowed and value not in allowed:
                     self.error(
                         "unknown-value",
-                        f"tune.{key} must be one of {', '.join(allowed[key])}, got '{value}'",
+                        f"tune.{key} must be one of {', '.join(allowed)}, got '{value}'",
                         section.value_loc(key),
                         f"tune.{key}",
                     )

@@ -16,10 +16,8 @@ from typing import Any
 
 from kgraph_cli.errors import UsageError
 from kgraph_cli.spec.tune import (
-    DIRECTIONS,
     MAX_TRIALS,
-    PRUNERS,
-    SAMPLERS,
+    NAMED_SETTINGS,
     TuneSpec,
     parse_duration,
     tune_of,
@@ -42,8 +40,7 @@ def tune_settings(data: Any, space: list[str], file: str, **flags: Any) -> TuneS
     flags (those not None) replacing its settings."""
     tune = tune_of(data, space, file)
     given = {key: value for key, value in flags.items() if value is not None}
-    allowed = {"direction": DIRECTIONS, "sampler": SAMPLERS, "pruner": PRUNERS}
-    for key, names in allowed.items():
+    for key, names in NAMED_SETTINGS.items():
         if key in given and given[key] not in names:
             raise UsageError(
                 f"--{key} must be one of {', '.join(names)}, got '{given[key]}'",
