@@ -11,10 +11,8 @@ is marked failed and interrupted; the same command runs its values first.
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import random
 import shutil
 import socket
 import time
@@ -41,22 +39,20 @@ from kgraph_cli.tune.results import (
     write_results,
 )
 from kgraph_cli.tune.study import (
+    RETRY_OF,
     StudyPlan,
     categorical,
     check_sampler,
     counts,
     default_storage,
     fingerprint,
-    grid_points,
     import_optuna,
-    make_sampler,
     open_study,
     spec_value,
     state_name,
 )
 
 INTERRUPTED = "interrupted"  # the user attribute of a trial stopped by Ctrl-C
-RETRY_OF = "retry_of"  # the user attribute of a trial that runs an interrupted one's values
 # Trials failing one after another (a spec that cannot train at all) stop the search.
 MAX_FAILURES_IN_A_ROW = 3
 
@@ -96,7 +92,6 @@ class _Search:
     started: float = field(default_factory=time.monotonic)
     failures_in_a_row: int = 0
     last_error: KgraphError | None = None
-    grid: list[dict[str, Any]] | None = None
 
     # -- the budget ---------------------------------------------------
     def why_stop(self) -> str:
@@ -112,25 +107,29 @@ class _Search:
             return f"the {timeout:g} s timeout"
         return ""
 
-    def next_grid_point(self, place: int) -> bool:
-        """Enqueue a point of the grid no trial has taken (a failed trial's
-        values too: they would fail again); False when every one has."""
-        if self.grid is None:
-            self.grid = grid_points(self.tune)
-        trials = self.study.get_trials(deepcopy=False)
-        if any(state_name(t.state) == "waiting" for t in trials):
-            return True  # an interrupted trial's values, queued to run again
-        taken = {_point_key(t.params) for t in trials if not t.user_attrs.get(INTERRUPTED)}
-        left = [p for p in self.grid if _point_key(p) not in taken]
-        if not left:
+    def grid_used_up(self) -> bool:
+        """Every point of the grid has had its trial (a failed point's too:
+        it would fail again), and no interrupted trial's values wait to run."""
+        from kgraph_cli.tune.sampler import places_taken
+
+        grid = self.study.sampler.grid
+        if grid is None:
             return False
-        self.study.enqueue_trial(random.Random(self.tune.seed + place).choice(left))
-        return True
+        trials = self.study.get_trials(deepcopy=False)
+        waiting = any(state_name(t.state) == "waiting" for t in trials)
+        return not waiting and places_taken(trials) >= len(grid)
 
     # -- one trial ----------------------------------------------------
     def objective(self, trial: Any) -> float:
         optuna = import_optuna()
-        params = suggest(trial, self.tune.space)
+        from kgraph_cli.tune.sampler import GridUsedUp
+
+        try:
+            params = suggest(trial, self.tune.space)
+        except GridUsedUp:  # two processes started the last points at once
+            message = "every point of the grid was taken by the study's other trials"
+            trial.set_user_attr("message", message)
+            raise _TrialFailed(message) from None
         trial.set_user_attr("params", params)
         run_dir = trial_dir(self.tune_dir, trial.number)
         trial.set_user_attr("run_dir", str(run_dir))
@@ -189,16 +188,11 @@ class _Search:
         self.started = time.monotonic()
         self.retry_interrupted()
         while not (stopped := self.why_stop()):
-            # Reseeded for each trial by its place in the search (interrupted
-            # trials, whose values run again, do not count): a search that
-            # resumes draws what the uninterrupted one would have.
-            trials = self.study.get_trials(deepcopy=False)
-            place = sum(not t.user_attrs.get(INTERRUPTED) for t in trials)
-            self.study.sampler = make_sampler(self.tune, self.tune.seed + place)
-            before = {t.number for t in trials if state_name(t.state) != "waiting"}
-            if self.tune.sampler == "grid" and not self.next_grid_point(place):
+            if self.grid_used_up():
                 stopped = "every value of the grid"
                 break
+            trials = self.study.get_trials(deepcopy=False)
+            before = {t.number for t in trials if state_name(t.state) != "waiting"}
             try:
                 self.study.optimize(self.objective, n_trials=1, catch=(_TrialFailed,))
             except KeyboardInterrupt:
@@ -255,10 +249,6 @@ def failure_text(error: KgraphError) -> str:
         ]
         return "; ".join(shown[:3]) + (f" (and {len(shown) - 3} more)" if len(shown) > 3 else "")
     return str(error)
-
-
-def _point_key(params: dict[str, Any]) -> str:
-    return json.dumps(params, sort_keys=True)
 
 
 class _TrialFailed(KgraphError):

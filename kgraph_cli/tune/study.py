@@ -24,6 +24,7 @@ FINGERPRINT = "kgraph_fingerprint"  # the study's user attribute: what it search
 HEARTBEAT_SECONDS = 20
 GRACE_SECONDS = 60
 MAX_GRID_POINTS = 100_000
+RETRY_OF = "retry_of"  # the user attribute of a trial that runs an interrupted one's values
 
 
 def import_optuna() -> Any:
@@ -74,7 +75,7 @@ def open_study(plan: StudyPlan, tune: TuneSpec, epochs: int) -> Any:
             storage=storage,
             study_name=plan.name,
             direction=plan.direction,
-            sampler=make_sampler(tune, tune.seed),
+            sampler=placed_sampler(tune),
             pruner=make_pruner(tune, epochs),
             load_if_exists=True,
         )
@@ -145,13 +146,22 @@ def _open_storage(optuna: Any, url: str) -> Any:
         ) from None
 
 
+def placed_sampler(tune: TuneSpec) -> Any:
+    """The study's sampler: `tune.sampler`, reseeded for each trial by its
+    place in the search (sampler.py)."""
+    from kgraph_cli.tune.sampler import PlacedSampler
+
+    grid = grid_points(tune) if tune.sampler == "grid" else None
+    return PlacedSampler(lambda seed: make_sampler(tune, seed), tune.seed, grid)
+
+
 def make_sampler(tune: TuneSpec, seed: int) -> Any:
     """The sampler `tune.sampler` names, seeded."""
     optuna = import_optuna()
     samplers = optuna.samplers
     if tune.sampler == "random":
         return samplers.RandomSampler(seed=seed)
-    if tune.sampler == "grid":  # each trial's point is enqueued (search.py)
+    if tune.sampler == "grid":  # the points are dealt out by PlacedSampler
         return samplers.RandomSampler(seed=seed)
     if tune.sampler == "cmaes":
         # Categorical values are sampled independently (CMA-ES is for numbers).
