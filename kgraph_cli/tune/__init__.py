@@ -2,6 +2,7 @@
 
     search.py   the loop: values asked of the study, a trial trained, its score told
     study.py    the Optuna study: storage, sampler, pruner, resume, counts
+    sampler.py  the sampler seeded by each trial's place; the grid dealt out by place
     corners.py  the space checked at its corners before any trial runs
     results.py  trial records, tune.json, trials.csv, best.yaml
     pictures.py optimization history and parameter importances (PNG)
