@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import json
 import os
 import re
@@ -799,9 +800,13 @@ def test_validation_time_is_linear_in_the_nodes(tmp_path: Path) -> None:
         text = f"kgraph: 1\ninputs: {{x: [2]}}\nlayers:\n{layers}outputs: [{outputs}]\n"
         path = tmp_path / f"wide{count}.yaml"
         path.write_text(text, encoding="utf-8")
-        start = time.perf_counter()
-        validate_spec(path)
-        return time.perf_counter() - start
+        times = []
+        for _ in range(3):  # the best of three: the other tests' workers load the machine
+            gc.collect()
+            start = time.perf_counter()
+            validate_spec(path)
+            times.append(time.perf_counter() - start)
+        return min(times)
 
     seconds(200)  # warm the catalogs
     small, large = seconds(1_000), seconds(8_000)
