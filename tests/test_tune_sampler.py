@@ -15,7 +15,7 @@ optuna = pytest.importorskip("optuna", reason="the tune extra (optuna) is not in
 
 from kgraph_cli.tune.sampler import GridUsedUp, is_retry, place_of  # noqa: E402
 from kgraph_cli.tune.search import suggest  # noqa: E402
-from kgraph_cli.tune.study import RETRY_OF, import_optuna, placed_sampler  # noqa: E402
+from kgraph_cli.tune.study import RETRY_OF, check_sampler, import_optuna, placed_sampler  # noqa: E402
 
 SPACE = [
     "layers.h.units=int(4, 256)",
@@ -35,7 +35,9 @@ def space(entries: list[str], sampler: str) -> TuneSpec:
 
 def new_study(tune: TuneSpec) -> Any:
     import_optuna()  # quiet
-    return optuna.create_study(direction="maximize", sampler=placed_sampler(tune))
+    return optuna.create_study(
+        direction="maximize", sampler=placed_sampler(tune, check_sampler(tune))
+    )
 
 
 def serial(tune: TuneSpec, n: int) -> list[dict[str, Any]]:

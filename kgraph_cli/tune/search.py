@@ -39,6 +39,7 @@ from kgraph_cli.tune.results import (
     write_results,
 )
 from kgraph_cli.tune.study import (
+    INTERRUPTED,
     RETRY_OF,
     StudyPlan,
     categorical,
@@ -52,7 +53,6 @@ from kgraph_cli.tune.study import (
     state_name,
 )
 
-INTERRUPTED = "interrupted"  # the user attribute of a trial stopped by Ctrl-C
 # Trials failing one after another (a spec that cannot train at all) stop the search.
 MAX_FAILURES_IN_A_ROW = 3
 
@@ -429,7 +429,7 @@ def run_tune(
     problems = check_space(spec, overrides, plugins, tune, build=options.build_check)
     if problems:
         raise SpecError(problems)
-    check_sampler(tune)  # a grid without one, CMA-ES without cmaes: said now
+    grid = check_sampler(tune)  # a grid without one, CMA-ES without cmaes: said now
     from kgraph_cli.spec.assemble import resolved_spec_text
 
     objective = tune.objective_name(validation=train.fit.validation is not None)
@@ -449,7 +449,7 @@ def run_tune(
     tune_dir.mkdir(parents=True, exist_ok=True)
     search = _Search(spec, tune, options, reporter, tune_dir, plan)
     try:
-        search.study = open_study(plan, tune, epochs)
+        search.study = open_study(plan, tune, epochs, grid)
     except KgraphError:
         if new:  # a storage that does not open leaves nothing behind
             shutil.rmtree(tune_dir, ignore_errors=True)

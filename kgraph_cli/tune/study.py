@@ -24,6 +24,7 @@ FINGERPRINT = "kgraph_fingerprint"  # the study's user attribute: what it search
 HEARTBEAT_SECONDS = 20
 GRACE_SECONDS = 60
 MAX_GRID_POINTS = 100_000
+INTERRUPTED = "interrupted"  # the user attribute of a trial stopped by Ctrl-C
 RETRY_OF = "retry_of"  # the user attribute of a trial that runs an interrupted one's values
 
 
@@ -66,8 +67,11 @@ def fingerprint(spec_text: str, model: str, tune: TuneSpec, objective: str, dire
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def open_study(plan: StudyPlan, tune: TuneSpec, epochs: int) -> Any:
-    """The study, created or (the same search) loaded to continue."""
+def open_study(
+    plan: StudyPlan, tune: TuneSpec, epochs: int, grid: list[dict[str, Any]] | None
+) -> Any:
+    """The study, created or (the same search) loaded to continue; `grid`:
+    the grid sampler's points (check_sampler's)."""
     optuna = import_optuna()
     storage = _storage(optuna, plan.storage)
     try:
@@ -75,7 +79,7 @@ def open_study(plan: StudyPlan, tune: TuneSpec, epochs: int) -> Any:
             storage=storage,
             study_name=plan.name,
             direction=plan.direction,
-            sampler=placed_sampler(tune),
+            sampler=placed_sampler(tune, grid),
             pruner=make_pruner(tune, epochs),
             load_if_exists=True,
         )
@@ -146,12 +150,11 @@ def _open_storage(optuna: Any, url: str) -> Any:
         ) from None
 
 
-def placed_sampler(tune: TuneSpec) -> Any:
+def placed_sampler(tune: TuneSpec, grid: list[dict[str, Any]] | None) -> Any:
     """The study's sampler: `tune.sampler`, reseeded for each trial by its
     place in the search (sampler.py)."""
     from kgraph_cli.tune.sampler import PlacedSampler
 
-    grid = grid_points(tune) if tune.sampler == "grid" else None
     return PlacedSampler(lambda seed: make_sampler(tune, seed), tune.seed, grid)
 
 
@@ -173,11 +176,11 @@ def make_sampler(tune: TuneSpec, seed: int) -> Any:
     )
 
 
-def check_sampler(tune: TuneSpec) -> None:
-    """What the sampler needs, before anything is written: a finite grid, the
-    cmaes package."""
+def check_sampler(tune: TuneSpec) -> list[dict[str, Any]] | None:
+    """What the sampler needs, before anything is written: a finite grid (its
+    points returned, for the study's sampler), the cmaes package."""
     if tune.sampler == "grid":
-        grid_points(tune)
+        return grid_points(tune)
     if tune.sampler == "cmaes":
         try:
             import cmaes  # noqa: F401 - Optuna's CmaEsSampler needs it
@@ -186,6 +189,7 @@ def check_sampler(tune: TuneSpec) -> None:
                 "the cmaes sampler needs the cmaes package, which is not installed",
                 "pip install 'kgraph[tune]' or pip install cmaes",
             ) from None
+    return None
 
 
 def grid_points(tune: TuneSpec) -> list[dict[str, Any]]:
